@@ -1,0 +1,103 @@
+//! cli: every flag, with its environment variable, default and documentation. Values stay raw
+//! strings here; `settings` validates them all before anything else happens.
+
+use clap::Parser;
+
+/// Environment variable names, each declared once. The seed's names are kept unchanged so
+/// that a user of either seed only swaps the image or binary.
+pub mod env {
+    /// The registry's URL.
+    pub const REGISTRY_URL: &str = "REGISTRY_URL";
+    /// The folder holding `docker/registry/v2`.
+    pub const REGISTRY_DIR: &str = "REGISTRY_DIR";
+    /// Accept any TLS certificate.
+    pub const SELF_SIGNED_CERT: &str = "SELF_SIGNED_CERT";
+    /// `user:password` for basic auth.
+    pub const REGISTRY_AUTH: &str = "REGISTRY_AUTH";
+    /// Show what would happen, delete nothing.
+    pub const DRY_RUN: &str = "DRY_RUN";
+    /// Only this repository.
+    pub const REPO_FILTER: &str = "REPO_FILTER";
+    /// What a commit-hash tag looks like.
+    pub const HASH_TAG_PATTERN: &str = "HASH_TAG_PATTERN";
+    /// How many hash-tagged manifests to keep per repository.
+    pub const HASH_TAG_KEEP: &str = "HASH_TAG_KEEP";
+    /// A PEM bundle of certificates to trust.
+    pub const CA_CERT: &str = "REGSWEEP_CA_CERT";
+    /// Keep everything younger than this.
+    pub const MIN_AGE: &str = "REGSWEEP_MIN_AGE";
+    /// Requests and file reads in flight at once.
+    pub const CONCURRENCY: &str = "REGSWEEP_CONCURRENCY";
+    /// Report format.
+    pub const OUTPUT: &str = "REGSWEEP_OUTPUT";
+    /// The registry's config file, for the garbage-collection command shown.
+    pub const REGISTRY_CONFIG: &str = "REGSWEEP_REGISTRY_CONFIG";
+}
+
+/// The default `REGSWEEP_CONCURRENCY`.
+pub const DEFAULT_CONCURRENCY: &str = "8";
+
+/// regsweep deletes what nobody can pull by tag any more (untagged manifests) and commit-hash
+/// tags beyond the newest N, through the registry's own API, without breaking an image that
+/// can still be pulled: children of multi-arch images, signatures and referrers of kept images
+/// are kept. Then it says how to free the disk space.
+///
+/// Every option is also an environment variable (shown in brackets); an empty variable counts
+/// as unset. Booleans accept true/false, 1/0, yes/no in any case.
+#[derive(Debug, Parser)]
+#[command(name = "regsweep", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// URL of the registry's API, e.g. `https://registry.example.com:5000` (required).
+    #[arg(long, env = env::REGISTRY_URL, value_name = "URL")]
+    pub registry_url: Option<String>,
+
+    /// Folder holding the registry's storage (the one containing `docker/registry/v2`).
+    #[arg(long, env = env::REGISTRY_DIR, value_name = "PATH", default_value = "/registry")]
+    pub registry_dir: String,
+
+    /// Accept the registry's TLS certificate without verifying it. Prefer --ca-cert.
+    #[arg(long, env = env::SELF_SIGNED_CERT, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub self_signed_cert: String,
+
+    /// Basic-auth credentials as `user:password`. Never printed.
+    #[arg(long, env = env::REGISTRY_AUTH, value_name = "USER:PASSWORD", hide_env_values = true)]
+    pub registry_auth: Option<String>,
+
+    /// Show what would be deleted; delete nothing.
+    #[arg(long, env = env::DRY_RUN, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub dry_run: String,
+
+    /// Clean only this repository (exact name, e.g. `team/app`).
+    #[arg(long, env = env::REPO_FILTER, value_name = "NAME")]
+    pub repo_filter: Option<String>,
+
+    /// Regular expression for commit-hash tags; other tags (except `sha256-…` attachments) are
+    /// version tags and always protect their image.
+    #[arg(long, env = env::HASH_TAG_PATTERN, value_name = "REGEX", default_value = crate::plan::DEFAULT_HASH_TAG_PATTERN)]
+    pub hash_tag_pattern: String,
+
+    /// How many hash-tagged images to keep per repository, newest by creation date.
+    #[arg(long, env = env::HASH_TAG_KEEP, value_name = "N", default_value = "10", allow_hyphen_values = true)]
+    pub hash_tag_keep: String,
+
+    /// PEM file of certificates to trust for the registry (a private CA or a self-signed
+    /// certificate), in addition to the built-in roots.
+    #[arg(long, env = env::CA_CERT, value_name = "PATH")]
+    pub ca_cert: Option<String>,
+
+    /// Keep every manifest younger than this (`30m`, `2h`, `7d`); guards pushes in progress.
+    #[arg(long, env = env::MIN_AGE, value_name = "DURATION", default_value = "0s")]
+    pub min_age: String,
+
+    /// Requests and storage reads in flight at once.
+    #[arg(long, env = env::CONCURRENCY, value_name = "N", default_value = DEFAULT_CONCURRENCY)]
+    pub concurrency: String,
+
+    /// Report format on standard output: `text`, `json` or `markdown`.
+    #[arg(long, env = env::OUTPUT, value_name = "FORMAT", default_value = "text")]
+    pub output: String,
+
+    /// The registry's config file, named in the garbage-collection command the report shows.
+    #[arg(long, env = env::REGISTRY_CONFIG, value_name = "PATH", default_value = "/etc/docker/registry/config.yml")]
+    pub registry_config: String,
+}

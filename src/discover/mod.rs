@@ -1,0 +1,56 @@
+//! discover: builds the `Inventory` a provider can see. Reads, never writes or deletes.
+//!
+//! Storage-backed discovery is split in two: `storage` understands the layout the distribution
+//! registry writes (`docker/registry/v2/…`) and is generic over a `StorageDriver`, which only
+//! lists folders and reads files (`filesystem` today; S3 fits the same trait).
+
+pub mod filesystem;
+pub mod storage;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+/// One entry of a storage folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry's name (no slashes).
+    pub name: String,
+    /// Whether it is a folder (a common prefix, on object stores).
+    pub is_folder: bool,
+}
+
+/// Why a storage path could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The path does not exist.
+    #[error("`{path}` does not exist")]
+    NotFound {
+        /// The path, relative to the storage root.
+        path: String,
+    },
+    /// Any other failure.
+    #[error("cannot read `{path}`: {message}")]
+    Unreadable {
+        /// The path, relative to the storage root.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Read-only access to registry storage, with paths relative to the storage root and `/` as
+/// the separator. Implementations must be cheap to share across concurrent tasks.
+pub trait StorageDriver: Send + Sync {
+    /// The immediate entries of a folder, in any order.
+    fn list(&self, path: &str) -> impl Future<Output = Result<Vec<Entry>, StorageError>> + Send;
+    /// A file's whole content.
+    fn read(&self, path: &str) -> impl Future<Output = Result<Vec<u8>, StorageError>> + Send;
+    /// A file's content and last modification time.
+    fn read_with_time(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<(Vec<u8>, Option<DateTime<Utc>>), StorageError>> + Send;
+    /// A description of where the storage is, for messages (`/srv/registry`, `s3://bucket/root`).
+    fn describe(&self) -> String;
+}

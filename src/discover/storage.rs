@@ -1,0 +1,380 @@
+//! storage: reads the distribution registry's storage layout into an `Inventory`.
+//!
+//! Layout (under the storage root): `docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data`,
+//! `docker/registry/v2/repositories/<name>/_manifests/revisions/sha256/<hex>/link` and
+//! `…/_manifests/tags/<tag>/current/link`. A folder holding `_manifests` is a repository; other
+//! names starting with `_` are not; repositories nest (`team/app` and `team/app/api`).
+//!
+//! Fails closed: whatever cannot be read or understood becomes a problem of its repository, and
+//! the planner deletes nothing in a repository with problems. Reads only; never deletes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
+
+use super::{StorageDriver, StorageError};
+use crate::manifest::{parse_config, parse_manifest, ManifestError, ParsedManifest};
+use crate::model::{Digest, Inventory, Manifest, ManifestKind, Repository, RepositoryName, Tag};
+
+/// The registry's own prefix below the storage root.
+pub const LAYOUT_ROOT: &str = "docker/registry/v2";
+
+/// Why storage cannot be used at all (as opposed to one repository being unreadable).
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// No `docker/registry/v2` below the root.
+    #[error("`{root}` is not registry storage: it has no `{LAYOUT_ROOT}` folder")]
+    NotRegistryStorage {
+        /// Where we looked.
+        root: String,
+    },
+    /// The filtered repository does not exist.
+    #[error("repository `{name}` not found in `{root}`")]
+    RepositoryNotFound {
+        /// The repository asked for.
+        name: RepositoryName,
+        /// Where we looked.
+        root: String,
+    },
+    /// Listing the repositories failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+fn repositories_path() -> String {
+    format!("{LAYOUT_ROOT}/repositories")
+}
+
+fn repository_path(name: &RepositoryName) -> String {
+    format!("{LAYOUT_ROOT}/repositories/{name}")
+}
+
+fn blob_path(digest: &Digest) -> String {
+    let hex = digest.hex();
+    format!(
+        "{LAYOUT_ROOT}/blobs/{}/{}/{hex}/data",
+        digest.algorithm(),
+        &hex[..2.min(hex.len())]
+    )
+}
+
+/// Checks that the storage holds a registry's layout.
+pub async fn check_layout<S: StorageDriver>(driver: &S) -> Result<(), LayoutError> {
+    match driver.list(LAYOUT_ROOT).await {
+        Ok(_) => Ok(()),
+        Err(StorageError::NotFound { .. }) => Err(LayoutError::NotRegistryStorage {
+            root: driver.describe(),
+        }),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Parses a `link` file: exactly a digest (a trailing newline is tolerated).
+pub fn parse_link(bytes: &[u8]) -> Result<Digest, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "link file is not text".to_string())?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    text.parse::<Digest>().map_err(|e| e.to_string())
+}
+
+/// Finds every repository (or only `only`), sorted by name.
+pub async fn list_repositories<S: StorageDriver>(
+    driver: &S,
+    only: Option<&RepositoryName>,
+) -> Result<Vec<RepositoryName>, LayoutError> {
+    check_layout(driver).await?;
+    if let Some(name) = only {
+        return match driver
+            .list(&format!("{}/_manifests", repository_path(name)))
+            .await
+        {
+            Ok(_) => Ok(vec![name.clone()]),
+            Err(StorageError::NotFound { .. }) => Err(LayoutError::RepositoryNotFound {
+                name: name.clone(),
+                root: driver.describe(),
+            }),
+            Err(other) => Err(other.into()),
+        };
+    }
+    let mut found = Vec::new();
+    // Breadth-first over folders; bounded by the folder tree itself.
+    let mut pending: Vec<String> = vec![String::new()];
+    while let Some(prefix) = pending.pop() {
+        let path = if prefix.is_empty() {
+            repositories_path()
+        } else {
+            format!("{}/{prefix}", repositories_path())
+        };
+        let entries = match driver.list(&path).await {
+            Ok(entries) => entries,
+            // A registry nobody has pushed to yet has no `repositories` folder.
+            Err(StorageError::NotFound { .. }) if prefix.is_empty() => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        for entry in entries.iter().filter(|e| e.is_folder) {
+            if entry.name == "_manifests" {
+                if let Ok(name) = prefix.parse::<RepositoryName>() {
+                    found.push(name);
+                }
+            } else if !entry.name.starts_with('_') {
+                pending.push(if prefix.is_empty() {
+                    entry.name.clone()
+                } else {
+                    format!("{prefix}/{}", entry.name)
+                });
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Reads the tags of a repository: digest → tags. Tags whose `current/link` is missing are
+/// not tags (the registry answers 404 for them); unreadable ones are reported in `problems`.
+pub async fn read_tags<S: StorageDriver>(
+    driver: &S,
+    name: &RepositoryName,
+    concurrency: usize,
+    problems: &mut Vec<String>,
+) -> HashMap<Digest, BTreeSet<Tag>> {
+    let tags_path = format!("{}/_manifests/tags", repository_path(name));
+    let entries = match driver.list(&tags_path).await {
+        Ok(entries) => entries,
+        Err(StorageError::NotFound { .. }) => Vec::new(),
+        Err(error) => {
+            problems.push(error.to_string());
+            return HashMap::new();
+        }
+    };
+    let results: Vec<(String, Result<Digest, String>)> =
+        stream::iter(entries.into_iter().filter(|e| e.is_folder).map(|entry| {
+            let path = format!("{tags_path}/{}/current/link", entry.name);
+            async move {
+                let result = match driver.read(&path).await {
+                    Ok(bytes) => parse_link(&bytes).map_err(|e| format!("`{path}`: {e}")),
+                    Err(StorageError::NotFound { .. }) => Err(String::new()),
+                    Err(error) => Err(error.to_string()),
+                };
+                (entry.name, result)
+            }
+        }))
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut tags: HashMap<Digest, BTreeSet<Tag>> = HashMap::new();
+    for (tag, result) in results {
+        match result {
+            Ok(digest) => {
+                tags.entry(digest).or_default().insert(tag);
+            }
+            Err(message) if message.is_empty() => {}
+            Err(message) => problems.push(format!("tag `{tag}`: {message}")),
+        }
+    }
+    tags
+}
+
+/// A revision found in a repository: its digest and when its link was written.
+struct Revision {
+    digest: Digest,
+    pushed: Option<DateTime<Utc>>,
+}
+
+async fn read_revisions<S: StorageDriver>(
+    driver: &S,
+    name: &RepositoryName,
+    concurrency: usize,
+    problems: &mut Vec<String>,
+) -> Vec<Revision> {
+    let revisions_path = format!("{}/_manifests/revisions/sha256", repository_path(name));
+    let entries = match driver.list(&revisions_path).await {
+        Ok(entries) => entries,
+        Err(StorageError::NotFound { .. }) => Vec::new(),
+        Err(error) => {
+            problems.push(error.to_string());
+            return Vec::new();
+        }
+    };
+    let results: Vec<Result<Option<Revision>, String>> =
+        stream::iter(entries.into_iter().filter(|e| e.is_folder).map(|entry| {
+            let path = format!("{revisions_path}/{}/link", entry.name);
+            async move {
+                match driver.read_with_time(&path).await {
+                    Ok((bytes, pushed)) => {
+                        let digest = parse_link(&bytes).map_err(|e| format!("`{path}`: {e}"))?;
+                        if digest.hex() != entry.name {
+                            return Err(format!(
+                                "`{path}` names `{digest}`, not the revision it is filed under"
+                            ));
+                        }
+                        Ok(Some(Revision { digest, pushed }))
+                    }
+                    // The registry removes the link, not its folder, when a manifest is
+                    // deleted: a folder without a link is a deleted revision.
+                    Err(StorageError::NotFound { .. }) => Ok(None),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+        }))
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut revisions = Vec::new();
+    for result in results {
+        match result {
+            Ok(Some(revision)) => revisions.push(revision),
+            Ok(None) => {}
+            Err(message) => problems.push(message),
+        }
+    }
+    revisions
+}
+
+/// Reads one manifest (and its config) from the blob store.
+async fn read_manifest<S: StorageDriver>(
+    driver: &S,
+    revision: &Revision,
+) -> Result<Manifest, String> {
+    let digest = &revision.digest;
+    let bytes = driver
+        .read(&blob_path(digest))
+        .await
+        .map_err(|e| format!("manifest `{digest}`: {e}"))?;
+    if !digest.matches(&bytes) {
+        return Err(format!(
+            "manifest `{digest}`: content does not match its digest (storage corrupt?)"
+        ));
+    }
+    let parsed: ParsedManifest = parse_manifest(&bytes, None)
+        .map_err(|e: ManifestError| format!("manifest `{digest}`: {e}"))?;
+    let mut manifest = Manifest::new(digest.clone(), parsed.kind);
+    manifest.media_type = parsed.media_type;
+    manifest.size = bytes.len() as u64;
+    manifest.pushed = revision.pushed;
+    manifest.children = parsed.children;
+    manifest.subject = parsed.subject;
+    manifest.artifact_type = parsed.artifact_type;
+    manifest.created = parsed.created_annotation.filter(|d| d.timestamp() > 0);
+    manifest.blobs = parsed.config.iter().cloned().chain(parsed.layers).collect();
+
+    if parsed.kind == ManifestKind::Image {
+        if let Some(config) = &parsed.config {
+            let config_bytes = driver
+                .read(&blob_path(&config.digest))
+                .await
+                .map_err(|e| format!("config `{}` of manifest `{digest}`: {e}", config.digest))?;
+            let parsed_config = parse_config(&config_bytes)
+                .map_err(|e| format!("config `{}` of manifest `{digest}`: {e}", config.digest))?;
+            manifest.created = parsed_config.created.or(manifest.created);
+            manifest.platform = parsed_config.platform;
+        }
+    }
+    Ok(manifest)
+}
+
+/// A repository's revisions, tags and problems, before manifests are read.
+type Listing = (
+    RepositoryName,
+    Vec<Revision>,
+    HashMap<Digest, BTreeSet<Tag>>,
+    Vec<String>,
+);
+
+/// Discovers every repository (or only `only`) from storage.
+pub async fn discover<S: StorageDriver>(
+    driver: &S,
+    only: Option<&RepositoryName>,
+    concurrency: usize,
+) -> Result<Inventory, LayoutError> {
+    let names = list_repositories(driver, only).await?;
+    let concurrency = concurrency.max(1);
+
+    // Revisions and tags of every repository, repositories side by side.
+    let listed: Vec<Listing> = stream::iter(names.into_iter().map(|name| async move {
+        let mut problems = Vec::new();
+        let revisions = read_revisions(driver, &name, concurrency, &mut problems).await;
+        let tags = read_tags(driver, &name, concurrency, &mut problems).await;
+        (name, revisions, tags, problems)
+    }))
+    .buffered(concurrency)
+    .collect()
+    .await;
+
+    // Manifest and config blobs, all repositories in one bounded stream.
+    let reads = listed
+        .iter()
+        .enumerate()
+        .flat_map(|(index, (_, revisions, _, _))| {
+            revisions
+                .iter()
+                .map(move |revision| async move { (index, read_manifest(driver, revision).await) })
+        });
+    let results: Vec<(usize, Result<Manifest, String>)> = stream::iter(reads)
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut manifests_by_repository: BTreeMap<usize, Vec<Manifest>> = BTreeMap::new();
+    let mut extra_problems: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (index, result) in results {
+        match result {
+            Ok(manifest) => manifests_by_repository
+                .entry(index)
+                .or_default()
+                .push(manifest),
+            Err(problem) => extra_problems.entry(index).or_default().push(problem),
+        }
+    }
+
+    let mut repositories = Vec::with_capacity(listed.len());
+    for (index, (name, _, mut tags, mut problems)) in listed.into_iter().enumerate() {
+        let mut manifests = manifests_by_repository.remove(&index).unwrap_or_default();
+        for manifest in &mut manifests {
+            if let Some(tags) = tags.remove(&manifest.digest) {
+                manifest.tags = tags.into_iter().collect();
+            }
+        }
+        // Tags left over point at a digest with no revision: the registry itself answers
+        // 404 for them, so they protect nothing and are not reported as problems.
+        manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
+        problems.extend(extra_problems.remove(&index).unwrap_or_default());
+        problems.sort();
+        repositories.push(Repository {
+            name,
+            manifests,
+            problems,
+        });
+    }
+    Ok(Inventory { repositories })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_files() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            parse_link(format!("sha256:{hex}").as_bytes())
+                .unwrap()
+                .hex(),
+            hex
+        );
+        assert!(parse_link(format!("sha256:{hex}\n").as_bytes()).is_ok());
+        assert!(parse_link(b"").is_err());
+        assert!(parse_link(b"sha256:zz").is_err());
+        assert!(parse_link(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn blob_paths() {
+        let digest: Digest = format!("sha256:ab{}", "c".repeat(62)).parse().unwrap();
+        assert_eq!(
+            blob_path(&digest),
+            format!(
+                "docker/registry/v2/blobs/sha256/ab/ab{}/data",
+                "c".repeat(62)
+            )
+        );
+    }
+}

@@ -1,0 +1,495 @@
+//! http: the one client that talks to a registry's HTTP API: TLS, credentials, retries, and
+//! registry refusals turned into errors that say what to do. Knows nothing of plans.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::{header, Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::manifest::MANIFEST_ACCEPT;
+use crate::model::{Digest, RepositoryName};
+
+/// A user name and password for HTTP basic auth. `Debug` never shows the password.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The account.
+    pub username: String,
+    /// The password or token.
+    pub password: SecretString,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// How to trust the registry's certificate.
+#[derive(Clone, Default)]
+pub struct TlsOptions {
+    /// `SELF_SIGNED_CERT`: accept any certificate (no verification at all).
+    pub accept_invalid_certificates: bool,
+    /// `REGSWEEP_CA_CERT`: PEM certificates to trust in addition to the built-in roots.
+    pub extra_roots_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field(
+                "accept_invalid_certificates",
+                &self.accept_invalid_certificates,
+            )
+            .field(
+                "extra_roots_pem",
+                &self.extra_roots_pem.as_ref().map(|p| p.len()),
+            )
+            .finish()
+    }
+}
+
+/// How often and how patiently to retry transient failures.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub base_delay: Duration,
+    /// Upper bound for any one delay, `Retry-After` included.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What went wrong talking to the registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No HTTP answer at all (connection refused, TLS failure, timeout).
+    #[error("cannot reach registry `{registry}`: {message}")]
+    Unreachable {
+        /// The registry's URL, without credentials.
+        registry: String,
+        /// The cause, innermost detail included.
+        message: String,
+    },
+    /// 401 or 403.
+    #[error("registry `{registry}` refused to {action}: {status}{account}; {hint}")]
+    Unauthorized {
+        /// The registry's URL.
+        registry: String,
+        /// What was refused: `delete manifests in \`app\``.
+        action: String,
+        /// `401 Unauthorized` or `403 Forbidden`.
+        status: StatusCode,
+        /// ` for user \`ci\`` when credentials were sent.
+        account: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// 405 on DELETE: the registry has deletion turned off.
+    #[error(
+        "deletion is disabled on this registry (set REGISTRY_STORAGE_DELETE_ENABLED=true): \
+         `{registry}` answered 405 to DELETE"
+    )]
+    DeletionDisabled {
+        /// The registry's URL.
+        registry: String,
+    },
+    /// Any other unexpected answer.
+    #[error("registry `{registry}` answered {status} to {action}{detail}")]
+    Unexpected {
+        /// The registry's URL.
+        registry: String,
+        /// What was asked.
+        action: String,
+        /// The status.
+        status: StatusCode,
+        /// `: CODE message` from the OCI error body, when there is one.
+        detail: String,
+    },
+}
+
+impl RegistryError {
+    /// Whether this error will be the same for every further request (stop the run).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Unauthorized { .. } | RegistryError::DeletionDisabled { .. }
+        )
+    }
+}
+
+/// What a DELETE achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// 202: deleted now.
+    Now,
+    /// 404: it was already gone (another run, or a retry of ours that had succeeded).
+    AlreadyGone,
+}
+
+/// Client for one registry's `/v2/` API.
+#[derive(Clone)]
+pub struct RegistryClient {
+    base: Url,
+    display: String,
+    http: reqwest::Client,
+    credentials: Option<Credentials>,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("registry", &self.display)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+/// The URL of `/v2/<name>/manifests/<reference>` below `base` (which may carry a path prefix).
+pub fn manifest_url(base: &Url, repository: &RepositoryName, reference: &str) -> Url {
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    url.set_path(&format!("{prefix}/v2/{repository}/manifests/{reference}"));
+    url
+}
+
+/// The URL of the API root `/v2/`.
+pub fn api_root_url(base: &Url) -> Url {
+    let mut url = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    url.set_path(&format!("{prefix}/v2/"));
+    url
+}
+
+/// The text of an error and all its causes: reqwest hides the interesting part (a refused
+/// connection, an unknown certificate authority) in `source()`.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+#[derive(Deserialize)]
+struct OciErrors {
+    #[serde(default)]
+    errors: Vec<OciError>,
+}
+
+#[derive(Deserialize)]
+struct OciError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// `: CODE message` from an OCI error body, or nothing.
+fn error_detail(body: &[u8]) -> String {
+    match serde_json::from_slice::<OciErrors>(body) {
+        Ok(parsed) if !parsed.errors.is_empty() => {
+            let text: Vec<String> = parsed
+                .errors
+                .iter()
+                .map(|e| format!("{} {}", e.code, e.message).trim().to_string())
+                .collect();
+            format!(": {}", text.join("; "))
+        }
+        _ => String::new(),
+    }
+}
+
+/// Seconds from a `Retry-After` header given in seconds (an HTTP date is treated as absent).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+impl RegistryClient {
+    /// A client for the registry at `base`. Fails when the CA bundle is not valid PEM.
+    pub fn new(
+        base: Url,
+        credentials: Option<Credentials>,
+        tls: &TlsOptions,
+        retry: RetryPolicy,
+    ) -> Result<RegistryClient, String> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("regsweep/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .redirect(reqwest::redirect::Policy::limited(5));
+        if tls.accept_invalid_certificates {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(pem) = &tls.extra_roots_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("not a PEM certificate bundle: {e}"))?;
+            if certificates.is_empty() {
+                return Err("no PEM certificate found in the file".into());
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder.build().map_err(|e| error_chain(&e))?;
+        let display = base.as_str().trim_end_matches('/').to_string();
+        Ok(RegistryClient {
+            base,
+            display,
+            http,
+            credentials,
+            retry,
+        })
+    }
+
+    /// The registry's URL as shown to users (never with credentials).
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self.http.request(method.clone(), url.clone());
+            if let Some(accept) = accept {
+                request = request.header(header::ACCEPT, accept);
+            }
+            if let Some(credentials) = &self.credentials {
+                request = request.basic_auth(
+                    &credentials.username,
+                    Some(credentials.password.expose_secret()),
+                );
+            }
+            let last = attempt >= self.retry.attempts;
+            let backoff = self
+                .retry
+                .base_delay
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(self.retry.max_delay);
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let transient = status == StatusCode::TOO_MANY_REQUESTS
+                        || status == StatusCode::BAD_GATEWAY
+                        || status == StatusCode::SERVICE_UNAVAILABLE
+                        || status == StatusCode::GATEWAY_TIMEOUT
+                        || status == StatusCode::INTERNAL_SERVER_ERROR;
+                    if !transient || last {
+                        return Ok(response);
+                    }
+                    let delay = retry_after(&response)
+                        .unwrap_or(backoff)
+                        .min(self.retry.max_delay);
+                    tokio::time::sleep(delay).await;
+                }
+                Err(error) => {
+                    if last || !(error.is_connect() || error.is_timeout() || error.is_request()) {
+                        return Err(RegistryError::Unreachable {
+                            registry: self.display.clone(),
+                            message: error_chain(&error),
+                        });
+                    }
+                    tokio::time::sleep(backoff).await;
+                }
+            }
+        }
+    }
+
+    fn refused(
+        &self,
+        action: String,
+        status: StatusCode,
+        challenge: Option<&str>,
+    ) -> RegistryError {
+        let (account, hint) = match (&self.credentials, status) {
+            (None, _) => (
+                String::new(),
+                "set REGISTRY_AUTH to `user:password` of an account allowed to do this".to_string(),
+            ),
+            (Some(c), StatusCode::UNAUTHORIZED) => (
+                format!(" for user `{}`", c.username),
+                "check the user and password in REGISTRY_AUTH".to_string(),
+            ),
+            (Some(c), _) => (
+                format!(" for user `{}`", c.username),
+                "the account is known but lacks permission: grant it delete rights".to_string(),
+            ),
+        };
+        let hint = match challenge {
+            Some(c) if c.trim_start().to_ascii_lowercase().starts_with("bearer") => format!(
+                "{hint} (the registry asks for bearer-token authentication, which this \
+                 version of regsweep does not speak yet)"
+            ),
+            _ => hint,
+        };
+        RegistryError::Unauthorized {
+            registry: self.display.clone(),
+            action,
+            status,
+            account,
+            hint,
+        }
+    }
+
+    /// `GET /v2/`: checks that the registry answers and accepts the credentials.
+    pub async fn check(&self) -> Result<(), RegistryError> {
+        let response = self
+            .send(Method::GET, api_root_url(&self.base), None)
+            .await?;
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        match status {
+            s if s.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(self.refused("access its API".into(), status, challenge.as_deref()))
+            }
+            _ => {
+                let body = response.bytes().await.unwrap_or_default();
+                Err(RegistryError::Unexpected {
+                    registry: self.display.clone(),
+                    action: "GET /v2/ (is this a registry?)".into(),
+                    status,
+                    detail: error_detail(&body),
+                })
+            }
+        }
+    }
+
+    /// `DELETE /v2/<name>/manifests/<digest>`. 202 is success, 404 means already gone.
+    pub async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Deleted, RegistryError> {
+        let url = manifest_url(&self.base, repository, digest.as_str());
+        let response = self
+            .send(Method::DELETE, url, Some(MANIFEST_ACCEPT))
+            .await?;
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        match status {
+            StatusCode::ACCEPTED | StatusCode::OK | StatusCode::NO_CONTENT => Ok(Deleted::Now),
+            StatusCode::NOT_FOUND => Ok(Deleted::AlreadyGone),
+            StatusCode::METHOD_NOT_ALLOWED => Err(RegistryError::DeletionDisabled {
+                registry: self.display.clone(),
+            }),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.refused(
+                format!("delete manifests in `{repository}`"),
+                status,
+                challenge.as_deref(),
+            )),
+            _ => {
+                let body = response.bytes().await.unwrap_or_default();
+                Err(RegistryError::Unexpected {
+                    registry: self.display.clone(),
+                    action: format!("DELETE of `{digest}` in `{repository}`"),
+                    status,
+                    detail: error_detail(&body),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_keep_a_path_prefix() {
+        let repository: RepositoryName = "team/app".parse().unwrap();
+        let cases = [
+            (
+                "http://r:5000",
+                "http://r:5000/v2/team/app/manifests/latest",
+            ),
+            (
+                "http://r:5000/",
+                "http://r:5000/v2/team/app/manifests/latest",
+            ),
+            (
+                "https://r/proxy/",
+                "https://r/proxy/v2/team/app/manifests/latest",
+            ),
+            (
+                "https://r/proxy",
+                "https://r/proxy/v2/team/app/manifests/latest",
+            ),
+        ];
+        for (base, expected) in cases {
+            let base: Url = base.parse().unwrap();
+            assert_eq!(
+                manifest_url(&base, &repository, "latest").as_str(),
+                expected
+            );
+        }
+        assert_eq!(
+            api_root_url(&"https://r/proxy/".parse().unwrap()).as_str(),
+            "https://r/proxy/v2/"
+        );
+    }
+
+    #[test]
+    fn oci_error_bodies() {
+        let body =
+            br#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
+        assert_eq!(
+            error_detail(body),
+            ": UNSUPPORTED The operation is unsupported."
+        );
+        assert_eq!(error_detail(b"<html>"), "");
+    }
+
+    #[test]
+    fn credentials_debug_hides_the_password() {
+        let credentials = Credentials {
+            username: "ci".into(),
+            password: SecretString::from("hunter2"),
+        };
+        let text = format!("{credentials:?}");
+        assert!(text.contains("ci") && !text.contains("hunter2"), "{text}");
+    }
+}

@@ -1,0 +1,56 @@
+//! The `regsweep` binary: parse flags, validate, run, print the report, exit with its status.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+use regsweep::cli::Cli;
+use regsweep::report::{json, markdown, text};
+use regsweep::settings::{OutputFormat, Settings};
+use regsweep::ExitStatus;
+
+fn exit(status: ExitStatus) -> ExitCode {
+    ExitCode::from(status as u8)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_cli(&cli) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return exit(ExitStatus::BadUsage);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return exit(ExitStatus::FailedBeforeDeleting);
+        }
+    };
+    match runtime.block_on(regsweep::run(&settings)) {
+        Ok(outcome) => {
+            let rendered = match settings.output {
+                OutputFormat::Text => text::render(&outcome.summary),
+                OutputFormat::Json => json::render(&outcome.summary),
+                OutputFormat::Markdown => markdown::render(&outcome.summary),
+            };
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not worth a panic; the exit status still tells.
+            let _ = stdout.write_all(rendered.as_bytes());
+            let _ = stdout.flush();
+            if let Some(fatal) = &outcome.summary.fatal {
+                eprintln!("error: {fatal}");
+            }
+            exit(outcome.status)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            exit(ExitStatus::FailedBeforeDeleting)
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! plan: decides what to keep and what to delete, and why. Never deletes, never reads a clock.
+//!
+//! `plan(&Inventory, &Policy, now) -> Plan` is a pure function: the same inputs always give the
+//! same plan. The semantics are those of `design.md` → "Policy semantics": a mark phase from
+//! roots (version tags, the newest hash tags, young manifests, orphaned attachments) along
+//! edges (index → children, subject → referrers, target → attachments), then everything
+//! unmarked is deleted, in an order where nothing is deleted before what references it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+use regex::Regex;
+
+use crate::model::{
+    Action, Decision, Digest, Inventory, Manifest, ManifestKind, Plan, Reason, Repository,
+    RepositoryName, RepositoryPlan, Tag,
+};
+
+/// The default `HASH_TAG_PATTERN`.
+pub const DEFAULT_HASH_TAG_PATTERN: &str = "^[0-9a-f]{7,12}$";
+/// The default `HASH_TAG_KEEP`.
+pub const DEFAULT_HASH_TAG_KEEP: usize = 10;
+
+/// The user's retention rules, validated.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Tags matching this are hash tags.
+    pub hash_tag_pattern: Regex,
+    /// How many hash-tagged manifests to keep per repository.
+    pub hash_tag_keep: usize,
+    /// Manifests younger than this are kept. Zero disables the rule.
+    pub min_age: Duration,
+    /// Only plan this repository (`REPO_FILTER`).
+    pub repository_filter: Option<RepositoryName>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            hash_tag_pattern: Regex::new(DEFAULT_HASH_TAG_PATTERN)
+                .expect("default pattern is valid"),
+            hash_tag_keep: DEFAULT_HASH_TAG_KEEP,
+            min_age: Duration::zero(),
+            repository_filter: None,
+        }
+    }
+}
+
+/// The three kinds of tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagKind {
+    /// Any tag that is neither of the others: always protects its manifest.
+    Version,
+    /// Matches `HASH_TAG_PATTERN`.
+    Hash,
+    /// `sha256-<64 hex>` with an optional `.suffix`: attached to `sha256:<hex>`.
+    Attachment {
+        /// The manifest it is attached to.
+        target: Digest,
+    },
+}
+
+/// Classifies a tag. Attachment tags are recognised first, so that a permissive
+/// `HASH_TAG_PATTERN` (`.*`) does not turn signatures into hash tags.
+pub fn classify_tag(tag: &str, policy: &Policy) -> TagKind {
+    if let Some(target) = attachment_target(tag) {
+        return TagKind::Attachment { target };
+    }
+    if policy.hash_tag_pattern.is_match(tag) {
+        TagKind::Hash
+    } else {
+        TagKind::Version
+    }
+}
+
+/// The digest an attachment tag (`sha256-<hex>`, `sha256-<hex>.sig`) names, if it is one.
+pub fn attachment_target(tag: &str) -> Option<Digest> {
+    let rest = tag.strip_prefix("sha256-")?;
+    let (hex, suffix) = match rest.split_once('.') {
+        Some((hex, suffix)) => (hex, Some(suffix)),
+        None => (rest, None),
+    };
+    if suffix.is_some_and(str::is_empty) {
+        return None;
+    }
+    format!("sha256:{hex}").parse().ok()
+}
+
+/// Plans every repository of `inventory` that passes the policy's repository filter.
+pub fn plan(inventory: &Inventory, policy: &Policy, now: DateTime<Utc>) -> Plan {
+    let repositories = inventory
+        .repositories
+        .iter()
+        .filter(|r| {
+            policy
+                .repository_filter
+                .as_ref()
+                .is_none_or(|only| *only == r.name)
+        })
+        .map(|r| plan_repository(r, policy, now))
+        .collect();
+    Plan { repositories }
+}
+
+/// Per-repository lookups the planner needs, built once (linear in the repository's size).
+struct Graph<'a> {
+    manifests: &'a [Manifest],
+    position: HashMap<&'a Digest, usize>,
+    /// Per manifest: the manifests it references (children, subject, attachment target).
+    references: Vec<Vec<usize>>,
+    /// Per manifest: the manifests that reference it, with the edge's kind.
+    referenced_by: Vec<Vec<(usize, Edge)>>,
+    /// Per manifest: the kinds of its tags.
+    tag_kinds: Vec<Vec<(Tag, TagKind)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// An index lists the manifest.
+    Child,
+    /// A referrer's `subject` is the manifest.
+    Subject,
+    /// An attachment tag names the manifest.
+    Attachment,
+}
+
+impl<'a> Graph<'a> {
+    fn new(repository: &'a Repository, policy: &Policy) -> Graph<'a> {
+        let manifests = repository.manifests.as_slice();
+        let position: HashMap<&Digest, usize> = manifests
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (&m.digest, i))
+            .collect();
+        let mut references = vec![Vec::new(); manifests.len()];
+        let mut referenced_by = vec![Vec::new(); manifests.len()];
+        let mut tag_kinds = Vec::with_capacity(manifests.len());
+        for (i, manifest) in manifests.iter().enumerate() {
+            let kinds: Vec<(Tag, TagKind)> = manifest
+                .tags
+                .iter()
+                .map(|t| (t.clone(), classify_tag(t, policy)))
+                .collect();
+            let mut add = |target: &Digest, edge: Edge| {
+                if let Some(&j) = position.get(target) {
+                    if j != i {
+                        references[i].push(j);
+                        referenced_by[j].push((i, edge));
+                    }
+                }
+            };
+            for child in &manifest.children {
+                add(&child.digest, Edge::Child);
+            }
+            if let Some(subject) = &manifest.subject {
+                add(subject, Edge::Subject);
+            }
+            for (_, kind) in &kinds {
+                if let TagKind::Attachment { target } = kind {
+                    add(target, Edge::Attachment);
+                }
+            }
+            tag_kinds.push(kinds);
+        }
+        for list in referenced_by.iter_mut() {
+            list.sort_by(|a, b| manifests[a.0].digest.cmp(&manifests[b.0].digest));
+            list.dedup();
+        }
+        Graph {
+            manifests,
+            position,
+            references,
+            referenced_by,
+            tag_kinds,
+        }
+    }
+
+    fn has_kind(&self, i: usize, wanted: fn(&TagKind) -> bool) -> bool {
+        self.tag_kinds[i].iter().any(|(_, k)| wanted(k))
+    }
+
+    /// The creation date: config `created`; for an index the newest of its children's.
+    fn created(
+        &self,
+        i: usize,
+        memo: &mut Vec<Option<Option<DateTime<Utc>>>>,
+    ) -> Option<DateTime<Utc>> {
+        if let Some(known) = memo[i] {
+            return known;
+        }
+        // Mark before recursing: content addressing makes index cycles impossible, but a
+        // corrupt store must not make the planner loop.
+        memo[i] = Some(None);
+        let manifest = &self.manifests[i];
+        let created = match manifest.kind {
+            ManifestKind::Index => manifest
+                .children
+                .iter()
+                .filter_map(|c| self.position.get(&c.digest).copied())
+                .filter_map(|j| self.created(j, memo))
+                .max()
+                .or(manifest.created),
+            _ => manifest.created,
+        };
+        memo[i] = Some(created);
+        created
+    }
+}
+
+fn plan_repository(repository: &Repository, policy: &Policy, now: DateTime<Utc>) -> RepositoryPlan {
+    let graph = Graph::new(repository, policy);
+    let count = repository.manifests.len();
+    let mut memo = vec![None; count];
+    let effective: Vec<Option<DateTime<Utc>>> = (0..count)
+        .map(|i| {
+            graph
+                .created(i, &mut memo)
+                .or(repository.manifests[i].pushed)
+        })
+        .collect();
+
+    if !repository.problems.is_empty() {
+        let decisions = repository
+            .manifests
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Decision {
+                digest: m.digest.clone(),
+                action: Action::Keep,
+                reason: Reason::DiscoveryIncomplete,
+                effective_date: effective[i],
+            })
+            .collect();
+        return RepositoryPlan {
+            name: repository.name.clone(),
+            decisions,
+            deletion_batches: Vec::new(),
+        };
+    }
+
+    // Rank hash-tagged manifests newest first; a manifest with several hash tags counts once;
+    // ties (and unknown dates, ranked last) broken by digest.
+    let mut hash_tagged: Vec<usize> = (0..count)
+        .filter(|&i| graph.has_kind(i, |k| *k == TagKind::Hash))
+        .collect();
+    hash_tagged.sort_by(|&a, &b| {
+        effective[b]
+            .cmp(&effective[a])
+            .then_with(|| graph.manifests[a].digest.cmp(&graph.manifests[b].digest))
+    });
+    let mut hash_rank = vec![0usize; count];
+    for (position, &i) in hash_tagged.iter().enumerate() {
+        hash_rank[i] = position + 1;
+    }
+
+    // Roots, in order of precedence.
+    let mut reasons: Vec<Option<Reason>> = vec![None; count];
+    for i in 0..count {
+        let manifest = &graph.manifests[i];
+        let reason = if graph.has_kind(i, |k| *k == TagKind::Version) {
+            Some(Reason::VersionTag)
+        } else if hash_rank[i] != 0 && hash_rank[i] <= policy.hash_tag_keep {
+            Some(Reason::RecentHashTag { rank: hash_rank[i] })
+        } else if is_too_young(manifest, effective[i], policy, now) {
+            Some(Reason::TooYoung)
+        } else {
+            graph.tag_kinds[i].iter().find_map(|(_, kind)| match kind {
+                TagKind::Attachment { target } if !graph.position.contains_key(target) => {
+                    Some(Reason::AttachmentTargetMissing {
+                        target: target.clone(),
+                    })
+                }
+                _ => None,
+            })
+        };
+        reasons[i] = reason;
+    }
+
+    // Mark: everything reachable from a root is kept.
+    let mut queue: VecDeque<usize> = (0..count).filter(|&i| reasons[i].is_some()).collect();
+    while let Some(i) = queue.pop_front() {
+        let digest = &graph.manifests[i].digest;
+        let mut keep = |j: usize, reason: Reason, reasons: &mut Vec<Option<Reason>>| {
+            if reasons[j].is_none() {
+                reasons[j] = Some(reason);
+                queue.push_back(j);
+            }
+        };
+        for &j in &graph.references[i] {
+            if graph.manifests[i]
+                .children
+                .iter()
+                .any(|c| c.digest == graph.manifests[j].digest)
+            {
+                keep(
+                    j,
+                    Reason::ChildOfKeptIndex {
+                        index: digest.clone(),
+                    },
+                    &mut reasons,
+                );
+            }
+        }
+        for &(j, edge) in &graph.referenced_by[i] {
+            match edge {
+                Edge::Subject => keep(
+                    j,
+                    Reason::ReferrerOfKept {
+                        subject: digest.clone(),
+                    },
+                    &mut reasons,
+                ),
+                Edge::Attachment => keep(
+                    j,
+                    Reason::AttachmentOfKept {
+                        target: digest.clone(),
+                    },
+                    &mut reasons,
+                ),
+                Edge::Child => {}
+            }
+        }
+    }
+
+    // Sweep: everything unmarked is deleted, with the most specific reason.
+    for i in 0..count {
+        if reasons[i].is_some() {
+            continue;
+        }
+        let manifest = &graph.manifests[i];
+        let reason = if hash_rank[i] != 0 {
+            Reason::OldHashTag { rank: hash_rank[i] }
+        } else if let Some(subject) = manifest
+            .subject
+            .as_ref()
+            .filter(|s| graph.position.contains_key(s))
+        {
+            Reason::ReferrerOfDeleted {
+                subject: subject.clone(),
+            }
+        } else if let Some(target) = graph.tag_kinds[i].iter().find_map(|(_, k)| match k {
+            TagKind::Attachment { target } if graph.position.contains_key(target) => Some(target),
+            _ => None,
+        }) {
+            Reason::AttachmentOfDeleted {
+                target: target.clone(),
+            }
+        } else if let Some(&(index, _)) = graph.referenced_by[i]
+            .iter()
+            .find(|(_, e)| *e == Edge::Child)
+        {
+            Reason::ChildOfDeletedIndex {
+                index: graph.manifests[index].digest.clone(),
+            }
+        } else {
+            Reason::Untagged
+        };
+        reasons[i] = Some(reason);
+    }
+
+    let decisions: Vec<Decision> = reasons
+        .into_iter()
+        .enumerate()
+        .map(|(i, reason)| {
+            let reason = reason.expect("every manifest has a reason after the sweep");
+            Decision {
+                digest: graph.manifests[i].digest.clone(),
+                action: reason.action(),
+                reason,
+                effective_date: effective[i],
+            }
+        })
+        .collect();
+    let deletion_batches = deletion_batches(&graph, &decisions);
+    RepositoryPlan {
+        name: repository.name.clone(),
+        decisions,
+        deletion_batches,
+    }
+}
+
+fn is_too_young(
+    manifest: &Manifest,
+    effective: Option<DateTime<Utc>>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> bool {
+    if policy.min_age <= Duration::zero() {
+        return false;
+    }
+    // The newest date known: a rebuilt image can carry an old `created` yet have been pushed
+    // a second ago, and a push in progress is what this rule guards.
+    match effective.max(manifest.pushed) {
+        Some(date) => now.signed_duration_since(date) < policy.min_age,
+        // Age unknown: keep it, the rule exists to avoid deleting what may be brand new.
+        None => true,
+    }
+}
+
+/// Orders the deletions: a manifest is deleted only after everything (deleted) that references
+/// it, and within each step referrers and attachments go first, then indexes, then the rest.
+fn deletion_batches(graph: &Graph<'_>, decisions: &[Decision]) -> Vec<Vec<Digest>> {
+    let deleted: Vec<bool> = decisions
+        .iter()
+        .map(|d| d.action == Action::Delete)
+        .collect();
+    let count = deleted.len();
+    // Number of deleted manifests that reference each one, still to be deleted.
+    let mut pending: Vec<usize> = vec![0; count];
+    for i in (0..count).filter(|&i| deleted[i]) {
+        for &j in &graph.references[i] {
+            if deleted[j] {
+                pending[j] += 1;
+            }
+        }
+    }
+    let class = |i: usize| -> u8 {
+        let manifest = &graph.manifests[i];
+        if manifest.subject.is_some()
+            || graph.has_kind(i, |k| matches!(k, TagKind::Attachment { .. }))
+        {
+            0
+        } else if manifest.kind == ManifestKind::Index {
+            1
+        } else {
+            2
+        }
+    };
+    let mut done = vec![false; count];
+    let mut batches = Vec::new();
+    let mut remaining = deleted.iter().filter(|d| **d).count();
+    while remaining > 0 {
+        let mut level: Vec<usize> = (0..count)
+            .filter(|&i| deleted[i] && !done[i] && pending[i] == 0)
+            .collect();
+        if level.is_empty() {
+            // Only a cycle of attachment tags can get here; delete the rest together.
+            level = (0..count).filter(|&i| deleted[i] && !done[i]).collect();
+        }
+        let mut by_class: BTreeMap<u8, BTreeSet<Digest>> = BTreeMap::new();
+        for &i in &level {
+            by_class
+                .entry(class(i))
+                .or_default()
+                .insert(graph.manifests[i].digest.clone());
+            done[i] = true;
+            remaining -= 1;
+            for &j in &graph.references[i] {
+                if deleted[j] && pending[j] > 0 {
+                    pending[j] -= 1;
+                }
+            }
+        }
+        batches.extend(by_class.into_values().map(|set| set.into_iter().collect()));
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! markdown: the report for a CI job summary or a pull/merge-request comment: a headline,
+//! then one table per decision, long tables folded in `<details>`.
+
+use std::fmt::Write as _;
+
+use super::{
+    describe_kind, format_date, human_bytes, reason_label_text, reason_text, ManifestSummary,
+    RepositorySummary, Summary,
+};
+use crate::apply::DeletionOutcome;
+use crate::model::Action;
+
+/// Tables longer than this are folded.
+const FOLD_AFTER_ROWS: usize = 10;
+/// Rows shown per table at most; the rest are counted ("… and N more").
+const MAX_ROWS: usize = 500;
+
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
+    if manifest.action == Action::Keep {
+        return "kept".into();
+    }
+    if summary.dry_run {
+        return "would delete".into();
+    }
+    match &manifest.outcome {
+        Some(DeletionOutcome::Deleted) => "deleted".into(),
+        Some(DeletionOutcome::AlreadyGone) => "deleted (was already gone)".into(),
+        Some(DeletionOutcome::SkippedRaced { tags }) => {
+            format!("skipped: `{}` pushed during the run", tags.join(","))
+        }
+        Some(DeletionOutcome::Failed { error }) => format!("**failed**: {}", escape(error)),
+        Some(DeletionOutcome::NotAttempted) | None => "not deleted: the run stopped".into(),
+    }
+}
+
+fn table(
+    out: &mut String,
+    title: &str,
+    summary: &Summary,
+    rows: &[(&RepositorySummary, &ManifestSummary)],
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let fold = rows.len() > FOLD_AFTER_ROWS;
+    let _ = writeln!(out, "### {title} ({})\n", rows.len());
+    if fold {
+        let _ = writeln!(
+            out,
+            "<details><summary>Show {} manifests</summary>\n",
+            rows.len()
+        );
+    }
+    out.push_str("| Repository | Digest | Tags | Created | Kind | Reason | Result |\n");
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    for (repository, manifest) in rows.iter().take(MAX_ROWS) {
+        let tags: Vec<String> = manifest
+            .tags
+            .iter()
+            .map(|t| format!("`{}`", escape(&t.name)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} | {} | {} | {} |",
+            escape(&repository.name),
+            manifest.digest.short(),
+            tags.join(" "),
+            format_date(manifest.created),
+            escape(&describe_kind(manifest)),
+            escape(&reason_text(&manifest.reason)),
+            result_text(summary, manifest),
+        );
+    }
+    if rows.len() > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "\n… and {} more (see the JSON report for all of them)",
+            rows.len() - MAX_ROWS
+        );
+    }
+    if fold {
+        out.push_str("\n</details>\n");
+    }
+    out.push('\n');
+}
+
+/// Renders the summary as GitHub-flavoured Markdown.
+pub fn render(summary: &Summary) -> String {
+    let totals = &summary.totals;
+    let mut out = String::new();
+    let verb = if summary.dry_run {
+        "to delete"
+    } else {
+        "deleted"
+    };
+    let deleted = if summary.dry_run {
+        totals.planned_deletions
+    } else {
+        totals.deleted
+    };
+    let _ = writeln!(
+        out,
+        "## regsweep: {deleted} manifests {verb}, {} kept, {} reclaimable\n",
+        totals.kept,
+        human_bytes(totals.reclaimable_bytes)
+    );
+    if summary.dry_run {
+        out.push_str("_Dry run: nothing was deleted._\n\n");
+    }
+    let _ = writeln!(
+        out,
+        "Registry `{}`: {} manifests in {} repositories. Policy: keep the {} newest hash tags \
+         (`{}`) per repository{}.\n",
+        summary.registry,
+        totals.manifests,
+        totals.repositories,
+        summary.policy.hash_tag_keep,
+        escape(&summary.policy.hash_tag_pattern),
+        if summary.policy.min_age_seconds > 0 {
+            format!(
+                ", and everything younger than {}",
+                humantime::format_duration(std::time::Duration::from_secs(
+                    summary.policy.min_age_seconds as u64
+                ))
+            )
+        } else {
+            String::new()
+        },
+    );
+    if let Some(fatal) = &summary.fatal {
+        let _ = writeln!(out, "> [!CAUTION]\n> Stopped: {}\n", escape(fatal));
+    }
+    if totals.failed > 0 || totals.skipped > 0 || totals.incomplete_repositories > 0 {
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> Failed deletions: {}. Skipped (a tag was pushed during the run): {}. \
+             Repositories left untouched (not fully readable): {}. A second run finishes the job.\n",
+            totals.failed, totals.skipped, totals.incomplete_repositories
+        );
+    }
+
+    out.push_str("| | Manifests | Why |\n|---|---|---|\n");
+    let reasons = |counts: &std::collections::BTreeMap<&'static str, usize>| {
+        counts
+            .iter()
+            .map(|(label, n)| format!("{} {n}", reason_label_text(label)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "| Kept | {} | {} |",
+        totals.kept,
+        reasons(&totals.kept_by_reason)
+    );
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} |\n",
+        if summary.dry_run {
+            "To delete"
+        } else {
+            "Deleted"
+        },
+        deleted,
+        reasons(&totals.deleted_by_reason)
+    );
+
+    let all: Vec<(&RepositorySummary, &ManifestSummary)> = summary
+        .repositories
+        .iter()
+        .flat_map(|r| r.manifests.iter().map(move |m| (r, m)))
+        .collect();
+    let deletions: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|(_, m)| m.action == Action::Delete)
+        .collect();
+    let kept: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|(_, m)| m.action == Action::Keep)
+        .collect();
+    table(
+        &mut out,
+        if summary.dry_run {
+            "To delete"
+        } else {
+            "Planned deletions"
+        },
+        summary,
+        &deletions,
+    );
+    table(&mut out, "Kept", summary, &kept);
+
+    for repository in summary
+        .repositories
+        .iter()
+        .filter(|r| !r.problems.is_empty())
+    {
+        let _ = writeln!(out, "### Untouched: `{}`\n", escape(&repository.name));
+        for problem in &repository.problems {
+            let _ = writeln!(out, "- {}", escape(problem));
+        }
+        out.push('\n');
+    }
+    if let Some(gc) = &summary.garbage_collection {
+        out.push_str("### Free the space\n\n```sh\n");
+        let _ = writeln!(out, "{}", gc.command);
+        out.push_str("```\n\n");
+        for warning in &gc.warnings {
+            let _ = writeln!(out, "- {warning}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures;
+
+    #[test]
+    fn markdown_report() {
+        insta::assert_snapshot!(super::render(&fixtures::summary(false)));
+    }
+}

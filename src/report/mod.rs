@@ -1,0 +1,438 @@
+//! report: turns an inventory, its plan and what apply did into one `Summary`, and renders it
+//! (`text` in the seed's format, `markdown`, `json`). Renders only; never prints or deletes.
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::apply::{Applied, DeletionOutcome};
+use crate::model::{Action, Digest, Inventory, ManifestKind, Plan, Reason};
+use crate::plan::{classify_tag, Policy, TagKind};
+
+/// The JSON report's schema version; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a report shows, in one serialisable value.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Schema version of this document.
+    pub schema_version: u32,
+    /// regsweep's version.
+    pub regsweep_version: String,
+    /// The registry's URL, without credentials.
+    pub registry: String,
+    /// Where manifests were discovered (storage path).
+    pub storage: String,
+    /// Whether this was a dry run (nothing deleted).
+    pub dry_run: bool,
+    /// The policy applied.
+    pub policy: PolicySummary,
+    /// Per repository, sorted by name.
+    pub repositories: Vec<RepositorySummary>,
+    /// Counts and the space estimate.
+    pub totals: Totals,
+    /// What frees the disk space, when something was (or would be) deleted.
+    pub garbage_collection: Option<GarbageCollectionAdvice>,
+    /// The error that stopped the run, if one did.
+    pub fatal: Option<String>,
+}
+
+/// The policy, as the user gave it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicySummary {
+    /// `HASH_TAG_PATTERN`.
+    pub hash_tag_pattern: String,
+    /// `HASH_TAG_KEEP`.
+    pub hash_tag_keep: usize,
+    /// `REGSWEEP_MIN_AGE`, in seconds.
+    pub min_age_seconds: i64,
+    /// `REPO_FILTER`.
+    pub repository_filter: Option<String>,
+}
+
+/// One repository's manifests and problems.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepositorySummary {
+    /// The repository.
+    pub name: String,
+    /// Why discovery was incomplete (then nothing here is deleted).
+    pub problems: Vec<String>,
+    /// Every manifest with its decision, sorted by digest.
+    pub manifests: Vec<ManifestSummary>,
+}
+
+/// A tag and its kind.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagSummary {
+    /// The tag.
+    pub name: String,
+    /// `version`, `hash` or `attachment`.
+    pub kind: &'static str,
+}
+
+/// One manifest with its decision and outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestSummary {
+    /// Full digest.
+    pub digest: Digest,
+    /// `image`, `index` or `artifact`.
+    pub kind: ManifestKind,
+    /// Media type of the manifest.
+    pub media_type: String,
+    /// Tags, sorted.
+    pub tags: Vec<TagSummary>,
+    /// The date it was ranked by (config `created`, newest child's, or push time).
+    pub created: Option<DateTime<Utc>>,
+    /// Platform of an image (`linux/arm64/v8`).
+    pub platform: Option<String>,
+    /// Platforms an index lists.
+    pub platforms: Vec<String>,
+    /// An artifact's type.
+    pub artifact_type: Option<String>,
+    /// `keep` or `delete`.
+    pub action: Action,
+    /// Why, with the digest it depends on where there is one.
+    #[serde(flatten)]
+    pub reason: Reason,
+    /// What apply did (absent in a dry run and for kept manifests).
+    pub outcome: Option<DeletionOutcome>,
+}
+
+/// Counts and the reclaimable-space estimate.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    /// Repositories planned.
+    pub repositories: usize,
+    /// Manifests planned.
+    pub manifests: usize,
+    /// Manifests kept.
+    pub kept: usize,
+    /// Manifests the plan deletes.
+    pub planned_deletions: usize,
+    /// Deleted by this run (or found already gone).
+    pub deleted: usize,
+    /// Deletions that failed.
+    pub failed: usize,
+    /// Deletions skipped because a tag was pushed during the run.
+    pub skipped: usize,
+    /// Deletions not attempted because the run stopped.
+    pub not_attempted: usize,
+    /// Kept, by reason label.
+    pub kept_by_reason: BTreeMap<&'static str, usize>,
+    /// Planned deletions, by reason label.
+    pub deleted_by_reason: BTreeMap<&'static str, usize>,
+    /// Bytes of blobs that only deleted manifests reference: what garbage collection frees.
+    pub reclaimable_bytes: u64,
+    /// True when some repositories were not read (REPO_FILTER), so shared blobs may be
+    /// counted that another repository still uses.
+    pub reclaimable_is_upper_bound: bool,
+    /// Repositories left untouched because discovery was incomplete.
+    pub incomplete_repositories: usize,
+}
+
+/// How to free the space after deleting manifests from a self-hosted registry.
+#[derive(Debug, Clone, Serialize)]
+pub struct GarbageCollectionAdvice {
+    /// The command to run.
+    pub command: String,
+    /// What to be careful about.
+    pub warnings: Vec<String>,
+}
+
+/// Facts about the run that are not in the plan.
+#[derive(Debug, Clone)]
+pub struct RunContext<'a> {
+    /// The registry URL as shown.
+    pub registry: &'a str,
+    /// The storage as shown.
+    pub storage: &'a str,
+    /// Dry run?
+    pub dry_run: bool,
+    /// Path of the registry's config file, for the garbage-collection command.
+    pub registry_config: &'a str,
+}
+
+fn tag_kind_label(kind: &TagKind) -> &'static str {
+    match kind {
+        TagKind::Version => "version",
+        TagKind::Hash => "hash",
+        TagKind::Attachment { .. } => "attachment",
+    }
+}
+
+/// Builds the summary of a run. `applied` is `None` in a dry run (or when apply never ran).
+pub fn summarize(
+    inventory: &Inventory,
+    plan: &Plan,
+    policy: &Policy,
+    applied: Option<&Applied>,
+    context: &RunContext<'_>,
+) -> Summary {
+    let mut totals = Totals {
+        repositories: plan.repositories.len(),
+        ..Totals::default()
+    };
+    let by_name: HashMap<_, _> = inventory
+        .repositories
+        .iter()
+        .map(|r| (&r.name, r))
+        .collect();
+    let mut repositories = Vec::new();
+    // Blobs still referenced by something kept (in any repository read), and blobs of
+    // manifests that are (or would be) gone.
+    let mut kept_blobs: HashSet<&Digest> = HashSet::new();
+    let mut gone_blobs: HashMap<&Digest, u64> = HashMap::new();
+    let planned_names: HashSet<_> = plan.repositories.iter().map(|r| &r.name).collect();
+    for repository in &inventory.repositories {
+        if !planned_names.contains(&repository.name) {
+            for manifest in &repository.manifests {
+                kept_blobs.insert(&manifest.digest);
+                kept_blobs.extend(manifest.blobs.iter().map(|b| &b.digest));
+            }
+        }
+    }
+
+    for repository_plan in &plan.repositories {
+        let Some(repository) = by_name.get(&repository_plan.name) else {
+            continue;
+        };
+        if !repository.problems.is_empty() {
+            totals.incomplete_repositories += 1;
+        }
+        let mut manifests = Vec::new();
+        for (manifest, decision) in repository.manifests.iter().zip(&repository_plan.decisions) {
+            debug_assert_eq!(manifest.digest, decision.digest);
+            let outcome = applied.and_then(|a| {
+                a.outcomes
+                    .get(&(repository.name.clone(), manifest.digest.clone()))
+                    .cloned()
+            });
+            totals.manifests += 1;
+            let gone = match decision.action {
+                Action::Keep => {
+                    totals.kept += 1;
+                    *totals
+                        .kept_by_reason
+                        .entry(decision.reason.label())
+                        .or_default() += 1;
+                    false
+                }
+                Action::Delete => {
+                    totals.planned_deletions += 1;
+                    *totals
+                        .deleted_by_reason
+                        .entry(decision.reason.label())
+                        .or_default() += 1;
+                    match &outcome {
+                        Some(DeletionOutcome::Deleted | DeletionOutcome::AlreadyGone) => {
+                            totals.deleted += 1;
+                            true
+                        }
+                        Some(DeletionOutcome::Failed { .. }) => {
+                            totals.failed += 1;
+                            false
+                        }
+                        Some(DeletionOutcome::SkippedRaced { .. }) => {
+                            totals.skipped += 1;
+                            false
+                        }
+                        Some(DeletionOutcome::NotAttempted) => {
+                            totals.not_attempted += 1;
+                            false
+                        }
+                        None => applied.is_none(),
+                    }
+                }
+            };
+            if gone {
+                gone_blobs.insert(&manifest.digest, manifest.size);
+                for blob in &manifest.blobs {
+                    gone_blobs.insert(&blob.digest, blob.size);
+                }
+            } else {
+                kept_blobs.insert(&manifest.digest);
+                kept_blobs.extend(manifest.blobs.iter().map(|b| &b.digest));
+            }
+            manifests.push(ManifestSummary {
+                digest: manifest.digest.clone(),
+                kind: manifest.kind,
+                media_type: manifest.media_type.clone(),
+                tags: manifest
+                    .tags
+                    .iter()
+                    .map(|t| TagSummary {
+                        name: t.clone(),
+                        kind: tag_kind_label(&classify_tag(t, policy)),
+                    })
+                    .collect(),
+                created: decision.effective_date,
+                platform: manifest.platform.as_ref().map(ToString::to_string),
+                platforms: manifest
+                    .children
+                    .iter()
+                    .filter_map(|c| c.platform.as_ref().map(ToString::to_string))
+                    .collect(),
+                artifact_type: manifest.artifact_type.clone(),
+                action: decision.action,
+                reason: decision.reason.clone(),
+                outcome,
+            });
+        }
+        repositories.push(RepositorySummary {
+            name: repository.name.to_string(),
+            problems: repository.problems.clone(),
+            manifests,
+        });
+    }
+    totals.reclaimable_bytes = gone_blobs
+        .iter()
+        .filter(|(digest, _)| !kept_blobs.contains(*digest))
+        .map(|(_, size)| *size)
+        .sum();
+    totals.reclaimable_is_upper_bound = policy.repository_filter.is_some();
+
+    let garbage_collection = (totals.planned_deletions > 0).then(|| GarbageCollectionAdvice {
+        command: format!("registry garbage-collect {}", context.registry_config),
+        warnings: vec![
+            "run it with the registry stopped or in read-only mode \
+             (storage.maintenance.readonly.enabled: true)"
+                .to_string(),
+            "do not add --delete-untagged on registry 2.x: it deletes the untagged children \
+             of multi-arch images (distribution/distribution#3004)"
+                .to_string(),
+        ],
+    });
+
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        regsweep_version: env!("CARGO_PKG_VERSION").to_string(),
+        registry: context.registry.to_string(),
+        storage: context.storage.to_string(),
+        dry_run: context.dry_run,
+        policy: PolicySummary {
+            hash_tag_pattern: policy.hash_tag_pattern.as_str().to_string(),
+            hash_tag_keep: policy.hash_tag_keep,
+            min_age_seconds: policy.min_age.num_seconds(),
+            repository_filter: policy.repository_filter.as_ref().map(ToString::to_string),
+        },
+        repositories,
+        totals,
+        garbage_collection,
+        fatal: applied.and_then(|a| a.fatal.clone()),
+    }
+}
+
+/// `1.5 MiB`, `312 B`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// A human description of a reason label (`child_of_kept_index` → `child of a kept index`).
+pub fn reason_label_text(label: &str) -> &'static str {
+    match label {
+        "version_tag" => "version tag",
+        "recent_hash_tag" => "recent hash tag",
+        "too_young" => "younger than the minimum age",
+        "attachment_target_missing" => "attachment without its target",
+        "child_of_kept_index" => "child of a kept index",
+        "referrer_of_kept" => "referrer of a kept manifest",
+        "attachment_of_kept" => "attachment of a kept manifest",
+        "discovery_incomplete" => "repository not fully readable",
+        "untagged" => "untagged",
+        "old_hash_tag" => "old hash tag",
+        "child_of_deleted_index" => "child of a deleted index",
+        "referrer_of_deleted" => "referrer of a deleted manifest",
+        "attachment_of_deleted" => "attachment of a deleted manifest",
+        _ => "other",
+    }
+}
+
+/// The reason as a short sentence for one manifest (`child of sha256:1234…`).
+pub fn reason_text(reason: &Reason) -> String {
+    match reason {
+        Reason::VersionTag => "version tag".into(),
+        Reason::RecentHashTag { rank } => format!("hash tag, #{rank} newest"),
+        Reason::TooYoung => "younger than the minimum age".into(),
+        Reason::AttachmentTargetMissing { target } => {
+            format!(
+                "attached to {}, which is not in the repository",
+                target.short()
+            )
+        }
+        Reason::ChildOfKeptIndex { index } => format!("child of kept index {}", index.short()),
+        Reason::ReferrerOfKept { subject } => format!("referrer of kept {}", subject.short()),
+        Reason::AttachmentOfKept { target } => format!("attached to kept {}", target.short()),
+        Reason::DiscoveryIncomplete => "repository not fully readable".into(),
+        Reason::Untagged => "untagged".into(),
+        Reason::OldHashTag { rank } => format!("hash tag, #{rank} newest"),
+        Reason::ChildOfDeletedIndex { index } => {
+            format!("child of deleted index {}", index.short())
+        }
+        Reason::ReferrerOfDeleted { subject } => format!("referrer of deleted {}", subject.short()),
+        Reason::AttachmentOfDeleted { target } => {
+            format!("attached to deleted {}", target.short())
+        }
+    }
+}
+
+/// `linux/amd64`, `index [linux/amd64, linux/arm64]`, `artifact application/…`.
+pub fn describe_kind(manifest: &ManifestSummary) -> String {
+    match manifest.kind {
+        ManifestKind::Index => format!("index [{}]", manifest.platforms.join(", ")),
+        ManifestKind::Artifact => format!(
+            "artifact {}",
+            manifest
+                .artifact_type
+                .as_deref()
+                .unwrap_or("(unknown type)")
+        ),
+        ManifestKind::Image => manifest.platform.clone().unwrap_or_else(|| "image".into()),
+    }
+}
+
+/// `2026-02-17 10:23:39`, or `unknown`.
+pub fn format_date(date: Option<DateTime<Utc>>) -> String {
+    date.map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_for_humans() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+
+    #[test]
+    fn reclaimable_counts_only_blobs_nothing_kept_uses() {
+        let summary = fixtures::summary(true);
+        // The fixture's deleted manifests share the layer `shared-layer` with a kept one.
+        assert_eq!(
+            summary.totals.reclaimable_bytes,
+            fixtures::EXPECTED_RECLAIMABLE
+        );
+    }
+}

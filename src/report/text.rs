@@ -1,0 +1,384 @@
+//! text: the terminal report, in the seed's format (`[keep]` / `DRY_RUN:` lines, short digests,
+//! `repo=`, `tag=`, `created=`, platform), extended with sections for what is kept because
+//! something references it, then totals and the next step.
+
+use std::fmt::Write as _;
+
+use super::{
+    describe_kind, format_date, human_bytes, reason_label_text, reason_text, ManifestSummary,
+    RepositorySummary, Summary,
+};
+use crate::apply::DeletionOutcome;
+use crate::model::Reason;
+
+/// One printed line before column alignment.
+struct Row {
+    marker: String,
+    digest: String,
+    repository: String,
+    tag: Option<String>,
+    created: String,
+    kind: String,
+    note: Option<String>,
+}
+
+fn render_rows(out: &mut String, rows: &[Row]) {
+    let repository_width = rows.iter().map(|r| r.repository.len()).max().unwrap_or(0);
+    let tag_width = rows
+        .iter()
+        .filter_map(|r| r.tag.as_ref().map(String::len))
+        .max()
+        .unwrap_or(0);
+    let marker_width = rows.iter().map(|r| r.marker.len()).max().unwrap_or(0);
+    for row in rows {
+        let _ = write!(
+            out,
+            "  {:<marker_width$} {}  repo={:<repository_width$}  ",
+            row.marker, row.digest, row.repository
+        );
+        if tag_width > 0 {
+            let tag = row.tag.as_deref().unwrap_or("-");
+            let _ = write!(out, "tag={tag:<tag_width$}  ");
+        }
+        let _ = write!(out, "created={}  {}", row.created, row.kind);
+        if let Some(note) = &row.note {
+            let _ = write!(out, "  ({note})");
+        }
+        out.push('\n');
+    }
+}
+
+/// Attachment tags carry a 64-digit hex digest; shown whole they would push every other
+/// column off the screen. `sha256-1bc04b5291c2…sig`; the JSON report has them whole.
+fn display_tag(tag: &str) -> String {
+    match crate::plan::attachment_target(tag) {
+        Some(target) => {
+            let suffix = tag.split_once('.').map(|(_, s)| s).unwrap_or("");
+            format!("sha256-{}…{suffix}", &target.hex()[..12])
+        }
+        None => tag.to_string(),
+    }
+}
+
+fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
+fn row(
+    marker: &str,
+    repository: &RepositorySummary,
+    manifest: &ManifestSummary,
+    tag: Option<String>,
+    note: Option<String>,
+) -> Row {
+    Row {
+        marker: marker.to_string(),
+        digest: manifest.digest.short(),
+        repository: repository.name.clone(),
+        tag: tag.map(|t| t.split(',').map(display_tag).collect::<Vec<_>>().join(",")),
+        created: format_date(manifest.created),
+        kind: describe_kind(manifest),
+        note,
+    }
+}
+
+fn matching<'a>(
+    summary: &'a Summary,
+    wanted: impl Fn(&Reason) -> bool + 'a,
+) -> impl Iterator<Item = (&'a RepositorySummary, &'a ManifestSummary)> + 'a {
+    summary
+        .repositories
+        .iter()
+        .flat_map(|r| r.manifests.iter().map(move |m| (r, m)))
+        .filter(move |(_, m)| wanted(&m.reason))
+}
+
+fn joined_tags(manifest: &ManifestSummary) -> Option<String> {
+    (!manifest.tags.is_empty()).then(|| {
+        manifest
+            .tags
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+/// The marker and note of a deletion line: `DRY_RUN:` in a dry run, else what happened.
+fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Option<String>) {
+    if summary.dry_run {
+        return ("DRY_RUN:".into(), None);
+    }
+    match &manifest.outcome {
+        Some(DeletionOutcome::Deleted) => ("[deleted]".into(), None),
+        Some(DeletionOutcome::AlreadyGone) => ("[deleted]".into(), Some("was already gone".into())),
+        Some(DeletionOutcome::SkippedRaced { tags }) => (
+            "[skipped]".into(),
+            Some(format!("tag `{}` pushed during the run", tags.join("`, `"))),
+        ),
+        Some(DeletionOutcome::Failed { error }) => ("[failed]".into(), Some(error.clone())),
+        Some(DeletionOutcome::NotAttempted) | None => {
+            ("[not deleted]".into(), Some("the run stopped first".into()))
+        }
+    }
+}
+
+/// Renders the whole report.
+pub fn render(summary: &Summary) -> String {
+    let mut out = String::new();
+    let keep = summary.policy.hash_tag_keep;
+
+    // Seed section: version-tagged manifests, one line per tag.
+    out.push_str("Version-tagged manifests (always kept):\n");
+    let rows: Vec<Row> = matching(summary, |r| *r == Reason::VersionTag)
+        .flat_map(|(r, m)| {
+            m.tags
+                .iter()
+                .map(move |t| row("[keep]", r, m, Some(t.name.clone()), None))
+        })
+        .collect();
+    render_rows(&mut out, &rows);
+
+    // Seed section: hash-tagged manifests kept.
+    let _ = writeln!(
+        out,
+        "\nHash-tagged manifests (keeping {keep} most recent per repo):"
+    );
+    let rows: Vec<Row> = matching(summary, |r| matches!(r, Reason::RecentHashTag { .. }))
+        .flat_map(|(r, m)| {
+            m.tags
+                .iter()
+                .filter(|t| t.kind == "hash")
+                .map(move |t| row("[keep]", r, m, Some(t.name.clone()), None))
+        })
+        .collect();
+    render_rows(&mut out, &rows);
+
+    // Kept because something kept references them: where other tools break images.
+    let referenced: Vec<Row> = matching(summary, |r| {
+        matches!(
+            r,
+            Reason::ChildOfKeptIndex { .. }
+                | Reason::ReferrerOfKept { .. }
+                | Reason::AttachmentOfKept { .. }
+        )
+    })
+    .map(|(r, m)| row("[keep]", r, m, joined_tags(m), Some(reason_text(&m.reason))))
+    .collect();
+    if !referenced.is_empty() {
+        out.push_str("\nKept because a kept manifest references them (index children, referrers, attachments):\n");
+        render_rows(&mut out, &referenced);
+    }
+
+    let young: Vec<Row> = matching(summary, |r| *r == Reason::TooYoung)
+        .map(|(r, m)| row("[keep]", r, m, joined_tags(m), None))
+        .collect();
+    if !young.is_empty() {
+        let age = humantime::format_duration(std::time::Duration::from_secs(
+            summary.policy.min_age_seconds.max(0) as u64,
+        ));
+        let _ = writeln!(out, "\nKept because they are younger than {age}:");
+        render_rows(&mut out, &young);
+    }
+
+    let orphans: Vec<Row> = matching(summary, |r| {
+        matches!(r, Reason::AttachmentTargetMissing { .. })
+    })
+    .map(|(r, m)| row("[keep]", r, m, joined_tags(m), Some(reason_text(&m.reason))))
+    .collect();
+    if !orphans.is_empty() {
+        out.push_str("\nAttachments kept because their target is not in the repository:\n");
+        render_rows(&mut out, &orphans);
+    }
+
+    let incomplete: Vec<&RepositorySummary> = summary
+        .repositories
+        .iter()
+        .filter(|r| !r.problems.is_empty())
+        .collect();
+    if !incomplete.is_empty() {
+        out.push_str("\nRepositories left untouched because they could not be read completely:\n");
+        for repository in incomplete {
+            let _ = writeln!(
+                out,
+                "  repo={}  ({} kept)",
+                repository.name,
+                plural(repository.manifests.len(), "manifest", "manifests")
+            );
+            for problem in &repository.problems {
+                let _ = writeln!(out, "    {problem}");
+            }
+        }
+    }
+
+    // Seed section: hash-tagged manifests beyond the newest N.
+    let _ = writeln!(
+        out,
+        "\nHash-tagged manifests to delete (beyond {keep} most recent per repo):"
+    );
+    let rows: Vec<Row> = matching(summary, |r| matches!(r, Reason::OldHashTag { .. }))
+        .map(|(r, m)| {
+            let (marker, note) = deletion_marker(summary, m);
+            row(&marker, r, m, joined_tags(m), note)
+        })
+        .collect();
+    render_rows(&mut out, &rows);
+
+    // Seed section: untagged manifests, with its `Cleaning i of n` lines.
+    let untagged: Vec<_> = matching(summary, |r| *r == Reason::Untagged).collect();
+    let total = untagged.len();
+    let _ = writeln!(out, "\nUntagged manifests to delete ({total} in registry):");
+    for (i, (r, m)) in untagged.into_iter().enumerate() {
+        if summary.dry_run {
+            let _ = writeln!(
+                out,
+                "  Cleaning {} of {total} ..not really, due to dry-run mode",
+                i + 1
+            );
+        } else {
+            let _ = writeln!(out, "  Cleaning {} of {total}", i + 1);
+        }
+        let (marker, note) = deletion_marker(summary, m);
+        render_rows(&mut out, &[row(&marker, r, m, None, note)]);
+    }
+
+    let followers: Vec<Row> = matching(summary, |r| {
+        matches!(
+            r,
+            Reason::ChildOfDeletedIndex { .. }
+                | Reason::ReferrerOfDeleted { .. }
+                | Reason::AttachmentOfDeleted { .. }
+        )
+    })
+    .map(|(r, m)| {
+        let (marker, note) = deletion_marker(summary, m);
+        let why = reason_text(&m.reason);
+        let note = Some(note.map_or(why.clone(), |n| format!("{why}; {n}")));
+        row(&marker, r, m, joined_tags(m), note)
+    })
+    .collect();
+    if !followers.is_empty() {
+        out.push_str(
+            "\nManifests to delete with what references them (children, referrers, attachments):\n",
+        );
+        render_rows(&mut out, &followers);
+    }
+
+    render_totals(&mut out, summary);
+    out
+}
+
+fn by_reason(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
+    if counts.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(label, n)| format!("{} {n}", reason_label_text(label)))
+        .collect();
+    format!("  ({})", parts.join(", "))
+}
+
+fn render_totals(out: &mut String, summary: &Summary) {
+    let totals = &summary.totals;
+    out.push_str("\nTotals:\n");
+    let _ = writeln!(
+        out,
+        "  manifests:    {} in {}",
+        totals.manifests,
+        plural(totals.repositories, "repository", "repositories")
+    );
+    let _ = writeln!(
+        out,
+        "  kept:         {}{}",
+        totals.kept,
+        by_reason(&totals.kept_by_reason)
+    );
+    if summary.dry_run {
+        let _ = writeln!(
+            out,
+            "  to delete:    {}{}  (dry run: nothing was deleted)",
+            totals.planned_deletions,
+            by_reason(&totals.deleted_by_reason)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  deleted:      {} of {} planned{}",
+            totals.deleted,
+            totals.planned_deletions,
+            by_reason(&totals.deleted_by_reason)
+        );
+        if totals.skipped > 0 {
+            let _ = writeln!(
+                out,
+                "  skipped:      {} (a tag was pushed onto them during the run)",
+                totals.skipped
+            );
+        }
+        if totals.failed > 0 {
+            let _ = writeln!(
+                out,
+                "  failed:       {} (run again to finish the job)",
+                totals.failed
+            );
+        }
+        if totals.not_attempted > 0 {
+            let _ = writeln!(
+                out,
+                "  not deleted:  {} (the run stopped first)",
+                totals.not_attempted
+            );
+        }
+    }
+    let bound = if totals.reclaimable_is_upper_bound {
+        "at most "
+    } else {
+        "about "
+    };
+    let _ = writeln!(
+        out,
+        "  reclaimable:  {bound}{} (blobs only deleted manifests use; garbage collection frees them)",
+        human_bytes(totals.reclaimable_bytes)
+    );
+    if totals.incomplete_repositories > 0 {
+        let _ = writeln!(
+            out,
+            "  untouched:    {} could not be read completely (see above)",
+            plural(totals.incomplete_repositories, "repository", "repositories")
+        );
+    }
+    if let Some(fatal) = &summary.fatal {
+        let _ = writeln!(out, "\nStopped: {fatal}");
+    }
+    if let Some(gc) = &summary.garbage_collection {
+        let when = if summary.dry_run {
+            "After a real run, free"
+        } else {
+            "Next step: free"
+        };
+        let _ = writeln!(
+            out,
+            "\n{when} the disk space with the registry's garbage collector:"
+        );
+        let _ = writeln!(out, "  {}", gc.command);
+        for warning in &gc.warnings {
+            let _ = writeln!(out, "  - {warning}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures;
+
+    #[test]
+    fn dry_run_report() {
+        insta::assert_snapshot!(super::render(&fixtures::summary(true)));
+    }
+
+    #[test]
+    fn real_run_report() {
+        insta::assert_snapshot!(super::render(&fixtures::summary(false)));
+    }
+}

@@ -1,0 +1,524 @@
+//! settings: turns raw flags into validated `Settings` before any request is made: URLs parsed,
+//! regexes compiled, storage checked, credentials split. Every error names the input it is
+//! about and says what a valid value looks like; secrets are never echoed.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use regex::Regex;
+use secrecy::SecretString;
+use url::Url;
+
+use crate::cli::{env, Cli};
+use crate::discover::storage::LAYOUT_ROOT;
+use crate::http::{Credentials, RetryPolicy, TlsOptions};
+use crate::model::RepositoryName;
+use crate::plan::Policy;
+
+/// An input that is not valid. Displayed as one line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid {input} (--{flag}): {problem}")]
+pub struct SettingsError {
+    /// The environment variable name.
+    pub input: &'static str,
+    /// The flag name, without dashes.
+    pub flag: &'static str,
+    /// What is wrong, and what would be right.
+    pub problem: String,
+}
+
+/// The report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The seed's terminal format.
+    Text,
+    /// One JSON document.
+    Json,
+    /// GitHub-flavoured Markdown.
+    Markdown,
+}
+
+/// Where manifests are discovered from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageLocation {
+    /// A local folder holding `docker/registry/v2`.
+    Filesystem(PathBuf),
+}
+
+impl StorageLocation {
+    /// For messages and reports.
+    pub fn describe(&self) -> String {
+        match self {
+            StorageLocation::Filesystem(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// Everything a run needs, validated. `Debug` never shows secrets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The registry API's base URL, without credentials.
+    pub registry_url: Url,
+    /// Basic-auth credentials.
+    pub credentials: Option<Credentials>,
+    /// Certificate trust.
+    pub tls: TlsOptions,
+    /// Where manifests are listed from.
+    pub storage: StorageLocation,
+    /// Retention rules.
+    pub policy: Policy,
+    /// Delete nothing.
+    pub dry_run: bool,
+    /// Requests and reads in flight at once.
+    pub concurrency: usize,
+    /// Report format.
+    pub output: OutputFormat,
+    /// The registry's config file path, for the garbage-collection advice.
+    pub registry_config: String,
+    /// Retries of transient HTTP failures.
+    pub retry: RetryPolicy,
+}
+
+fn error(input: &'static str, flag: &'static str, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        input,
+        flag,
+        problem: problem.into(),
+    }
+}
+
+/// Parses a boolean as CI systems write them: true/false, 1/0, yes/no, on/off, any case.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "y" => Some(true),
+        "false" | "0" | "no" | "off" | "n" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn boolean(text: &str, input: &'static str, flag: &'static str) -> Result<bool, SettingsError> {
+    parse_bool(text).ok_or_else(|| {
+        error(
+            input,
+            flag,
+            format!("`{text}` is not a boolean (use true/false, 1/0 or yes/no)"),
+        )
+    })
+}
+
+/// Parses a duration: `0`, `90s`, `30m`, `2h`, `7d`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::zero());
+    }
+    let std = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like `30m`, `2h` or `7d` ({e})"))?;
+    Duration::from_std(std).map_err(|_| format!("`{text}` is too long"))
+}
+
+/// The last line of a multi-line error (the regex crate's parse errors draw a caret diagram).
+fn one_line(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+fn registry_url(raw: Option<&str>) -> Result<(Url, Option<Credentials>), SettingsError> {
+    let input = env::REGISTRY_URL;
+    let flag = "registry-url";
+    let raw = raw
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            error(
+                input,
+                flag,
+                "it is required, e.g. `https://registry.example.com:5000`",
+            )
+        })?;
+    let mut url = Url::parse(raw).map_err(|e| {
+        let hint = if !raw.contains("://") {
+            " (start it with `https://` or `http://`)"
+        } else {
+            ""
+        };
+        error(input, flag, format!("not a URL: {e}{hint}"))
+    })?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(error(
+            input,
+            flag,
+            format!(
+                "scheme `{}` is not supported (use `https://` or `http://`)",
+                url.scheme()
+            ),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(error(input, flag, "the URL has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(error(
+            input,
+            flag,
+            "the URL must not have a query or fragment",
+        ));
+    }
+    // Credentials inside the URL are taken out so that the URL can be shown safely.
+    let credentials = if !url.username().is_empty() {
+        let username = percent_decode(url.username());
+        let password = percent_decode(url.password().unwrap_or_default());
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Some(Credentials {
+            username,
+            password: SecretString::from(password),
+        })
+    } else {
+        None
+    };
+    Ok((url, credentials))
+}
+
+fn percent_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn credentials(raw: Option<&str>) -> Result<Option<Credentials>, SettingsError> {
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let (username, password) = raw.split_once(':').ok_or_else(|| {
+        error(
+            env::REGISTRY_AUTH,
+            "registry-auth",
+            "expected `user:password` (the value is not shown)",
+        )
+    })?;
+    if username.is_empty() {
+        return Err(error(
+            env::REGISTRY_AUTH,
+            "registry-auth",
+            "the user name before `:` is empty",
+        ));
+    }
+    Ok(Some(Credentials {
+        username: username.to_string(),
+        password: SecretString::from(password.to_string()),
+    }))
+}
+
+fn storage(raw: &str) -> Result<StorageLocation, SettingsError> {
+    let input = env::REGISTRY_DIR;
+    let flag = "registry-dir";
+    let root = Path::new(raw);
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(error(input, flag, format!("`{raw}` is not a folder"))),
+        Err(e) => {
+            return Err(error(
+                input,
+                flag,
+                format!(
+                    "cannot read `{raw}`: {e} (point it at the folder holding `{LAYOUT_ROOT}`, \
+                     e.g. the registry's `rootdirectory`)"
+                ),
+            ))
+        }
+    }
+    let layout = root.join(LAYOUT_ROOT);
+    if !layout.is_dir() {
+        return Err(error(
+            input,
+            flag,
+            format!(
+                "`{raw}` is not registry storage: it has no `{LAYOUT_ROOT}` folder (point it at \
+                 the registry's `rootdirectory`)"
+            ),
+        ));
+    }
+    if let Err(e) = std::fs::read_dir(&layout) {
+        return Err(error(
+            input,
+            flag,
+            format!("cannot read `{}`: {e}", layout.display()),
+        ));
+    }
+    Ok(StorageLocation::Filesystem(root.to_path_buf()))
+}
+
+impl Settings {
+    /// Validates every input. Touches only the local filesystem (storage folder, CA file).
+    pub fn from_cli(cli: &Cli) -> Result<Settings, SettingsError> {
+        let (registry_url, url_credentials) = registry_url(cli.registry_url.as_deref())?;
+        let credentials = credentials(cli.registry_auth.as_deref())?.or(url_credentials);
+
+        let accept_invalid_certificates = boolean(
+            &cli.self_signed_cert,
+            env::SELF_SIGNED_CERT,
+            "self-signed-cert",
+        )?;
+        let extra_roots_pem = match cli.ca_cert.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    error(
+                        env::CA_CERT,
+                        "ca-cert",
+                        format!("cannot read `{path}`: {e}"),
+                    )
+                })?;
+                match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certificates) if !certificates.is_empty() => {}
+                    _ => {
+                        return Err(error(
+                            env::CA_CERT,
+                            "ca-cert",
+                            format!("`{path}` holds no PEM certificate"),
+                        ))
+                    }
+                }
+                Some(pem)
+            }
+        };
+
+        let storage = storage(&cli.registry_dir)?;
+        let dry_run = boolean(&cli.dry_run, env::DRY_RUN, "dry-run")?;
+
+        let repository_filter = match cli
+            .repo_filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(name) => Some(
+                name.trim_matches('/')
+                    .parse::<RepositoryName>()
+                    .map_err(|e| error(env::REPO_FILTER, "repo-filter", e.to_string()))?,
+            ),
+        };
+        let hash_tag_pattern = Regex::new(&cli.hash_tag_pattern).map_err(|e| {
+            error(
+                env::HASH_TAG_PATTERN,
+                "hash-tag-pattern",
+                format!(
+                    "`{}` is not a regular expression: {}",
+                    cli.hash_tag_pattern,
+                    one_line(&e.to_string())
+                ),
+            )
+        })?;
+        let hash_tag_keep = cli.hash_tag_keep.trim().parse::<usize>().map_err(|_| {
+            error(
+                env::HASH_TAG_KEEP,
+                "hash-tag-keep",
+                format!("`{}` is not a whole number of 0 or more", cli.hash_tag_keep),
+            )
+        })?;
+        let min_age =
+            parse_duration(&cli.min_age).map_err(|e| error(env::MIN_AGE, "min-age", e))?;
+        let concurrency = cli
+            .concurrency
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=256).contains(n))
+            .ok_or_else(|| {
+                error(
+                    env::CONCURRENCY,
+                    "concurrency",
+                    format!("`{}` is not a number from 1 to 256", cli.concurrency),
+                )
+            })?;
+        let output = match cli.output.trim().to_ascii_lowercase().as_str() {
+            "text" | "" => OutputFormat::Text,
+            "json" => OutputFormat::Json,
+            "markdown" | "md" => OutputFormat::Markdown,
+            other => {
+                return Err(error(
+                    env::OUTPUT,
+                    "output",
+                    format!("`{other}` is not one of `text`, `json`, `markdown`"),
+                ))
+            }
+        };
+
+        Ok(Settings {
+            registry_url,
+            credentials,
+            tls: TlsOptions {
+                accept_invalid_certificates,
+                extra_roots_pem,
+            },
+            storage,
+            policy: Policy {
+                hash_tag_pattern,
+                hash_tag_keep,
+                min_age,
+                repository_filter,
+            },
+            dry_run,
+            concurrency,
+            output,
+            registry_config: cli.registry_config.clone(),
+            retry: RetryPolicy::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use secrecy::ExposeSecret;
+
+    fn storage_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(LAYOUT_ROOT)).unwrap();
+        dir
+    }
+
+    fn settings(args: &[&str]) -> Result<Settings, SettingsError> {
+        let dir = storage_dir();
+        let mut argv = vec!["regsweep", "--registry-dir", dir.path().to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).unwrap();
+        Settings::from_cli(&cli)
+    }
+
+    #[test]
+    fn booleans_as_ci_writes_them() {
+        for (text, expected) in [
+            ("true", Some(true)),
+            ("TRUE", Some(true)),
+            ("Yes", Some(true)),
+            ("1", Some(true)),
+            ("false", Some(false)),
+            ("No", Some(false)),
+            ("0", Some(false)),
+            ("", Some(false)),
+            ("maybe", None),
+        ] {
+            assert_eq!(parse_bool(text), expected, "{text}");
+        }
+        let s = settings(&["--registry-url", "http://r", "--dry-run"]).unwrap();
+        assert!(s.dry_run);
+        let s = settings(&["--registry-url", "http://r", "--dry-run", "NO"]).unwrap();
+        assert!(!s.dry_run);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0").unwrap(), Duration::zero());
+        assert_eq!(parse_duration("0s").unwrap(), Duration::zero());
+        assert_eq!(parse_duration("2h").unwrap(), Duration::hours(2));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::days(7));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::minutes(90));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1h").is_err());
+    }
+
+    #[test]
+    fn each_bad_input_names_itself() {
+        let cases: [(&[&str], &str); 10] = [
+            (&[], "REGISTRY_URL"),
+            (&["--registry-url", "registry:5000/x y"], "REGISTRY_URL"),
+            (&["--registry-url", "ftp://r"], "REGISTRY_URL"),
+            (
+                &["--registry-url", "http://r", "--hash-tag-pattern", "["],
+                "HASH_TAG_PATTERN",
+            ),
+            (
+                &["--registry-url", "http://r", "--hash-tag-keep", "-1"],
+                "HASH_TAG_KEEP",
+            ),
+            (
+                &["--registry-url", "http://r", "--min-age", "soon"],
+                "REGSWEEP_MIN_AGE",
+            ),
+            (
+                &["--registry-url", "http://r", "--concurrency", "0"],
+                "REGSWEEP_CONCURRENCY",
+            ),
+            (
+                &["--registry-url", "http://r", "--output", "yaml"],
+                "REGSWEEP_OUTPUT",
+            ),
+            (
+                &["--registry-url", "http://r", "--repo-filter", "My App"],
+                "REPO_FILTER",
+            ),
+            (
+                &["--registry-url", "http://r", "--registry-auth", "nocolon"],
+                "REGISTRY_AUTH",
+            ),
+        ];
+        for (args, input) in cases {
+            let error = settings(args).expect_err(&format!("{args:?} accepted"));
+            assert_eq!(error.input, input, "{args:?}");
+            let text = error.to_string();
+            assert_eq!(text.lines().count(), 1, "one line: {text}");
+            assert!(text.contains(input), "{text}");
+        }
+    }
+
+    #[test]
+    fn registry_dir_must_be_registry_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let cli = Cli::try_parse_from([
+            "regsweep",
+            "--registry-url",
+            "http://r",
+            "--registry-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .unwrap();
+        let error = Settings::from_cli(&cli).unwrap_err();
+        assert_eq!(error.input, "REGISTRY_DIR");
+        assert!(error.problem.contains("not registry storage"), "{error}");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_moved_out_of_it() {
+        let s = settings(&["--registry-url", "https://ci:s%40cret@r.example:5000/"]).unwrap();
+        assert_eq!(s.registry_url.as_str(), "https://r.example:5000/");
+        let credentials = s.credentials.unwrap();
+        assert_eq!(credentials.username, "ci");
+        assert_eq!(credentials.password.expose_secret(), "s@cret");
+    }
+
+    #[test]
+    fn password_may_contain_colons_and_never_shows_in_errors_or_debug() {
+        let s = settings(&["--registry-url", "http://r", "--registry-auth", "u:pa:ss"]).unwrap();
+        assert_eq!(
+            s.credentials.as_ref().unwrap().password.expose_secret(),
+            "pa:ss"
+        );
+        assert!(!format!("{s:?}").contains("pa:ss"));
+        let error = settings(&[
+            "--registry-url",
+            "http://r",
+            "--registry-auth",
+            "secretvalue",
+        ])
+        .unwrap_err();
+        assert!(!error.to_string().contains("secretvalue"));
+    }
+
+    #[test]
+    fn regex_errors_fit_on_one_line() {
+        let error =
+            settings(&["--registry-url", "http://r", "--hash-tag-pattern", "(a"]).unwrap_err();
+        assert_eq!(error.to_string().lines().count(), 1);
+        assert!(error.to_string().contains("unclosed group"), "{error}");
+    }
+}
