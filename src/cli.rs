@@ -48,7 +48,7 @@ pub const DEFAULT_CONCURRENCY: &str = "8";
 #[command(name = "regsweep", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
     /// URL of the registry's API, e.g. `https://registry.example.com:5000` (required).
-    #[arg(long, env = env::REGISTRY_URL, value_name = "URL")]
+    #[arg(long, env = env::REGISTRY_URL, value_name = "URL", hide_env_values = true)]
     pub registry_url: Option<String>,
 
     /// Folder holding the registry's storage (the one containing `docker/registry/v2`).

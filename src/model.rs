@@ -32,6 +32,11 @@ impl Digest {
     }
 
     /// The first 12 hex digits with the algorithm, as the seed prints them: `sha256:f7da6fb39403`.
+    ///
+    /// ```
+    /// let digest: regsweep::model::Digest = format!("sha256:f7da6fb39403{}", "0".repeat(52)).parse().unwrap();
+    /// assert_eq!(digest.short(), "sha256:f7da6fb39403");
+    /// ```
     pub fn short(&self) -> String {
         let hex = self.hex();
         format!("{}:{}", self.algorithm(), &hex[..hex.len().min(12)])

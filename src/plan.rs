@@ -62,6 +62,13 @@ pub enum TagKind {
 
 /// Classifies a tag. Attachment tags are recognised first, so that a permissive
 /// `HASH_TAG_PATTERN` (`.*`) does not turn signatures into hash tags.
+///
+/// ```
+/// use regsweep::plan::{classify_tag, Policy, TagKind};
+/// let policy = Policy::default();
+/// assert_eq!(classify_tag("3f33a785", &policy), TagKind::Hash);
+/// assert_eq!(classify_tag("latest", &policy), TagKind::Version);
+/// ```
 pub fn classify_tag(tag: &str, policy: &Policy) -> TagKind {
     if let Some(target) = attachment_target(tag) {
         return TagKind::Attachment { target };
@@ -74,6 +81,15 @@ pub fn classify_tag(tag: &str, policy: &Policy) -> TagKind {
 }
 
 /// The digest an attachment tag (`sha256-<hex>`, `sha256-<hex>.sig`) names, if it is one.
+///
+/// ```
+/// use regsweep::plan::attachment_target;
+/// let hex = "a".repeat(64);
+/// let target = attachment_target(&format!("sha256-{hex}.sig")).unwrap();
+/// assert_eq!(target.to_string(), format!("sha256:{hex}"));
+/// assert!(attachment_target("latest").is_none());
+/// assert!(attachment_target("sha256-abc.sig").is_none());
+/// ```
 pub fn attachment_target(tag: &str) -> Option<Digest> {
     let rest = tag.strip_prefix("sha256-")?;
     let (hex, suffix) = match rest.split_once('.') {

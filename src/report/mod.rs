@@ -92,6 +92,8 @@ pub struct ManifestSummary {
     pub platform: Option<String>,
     /// Platforms an index lists.
     pub platforms: Vec<String>,
+    /// How many manifests an index lists.
+    pub children: usize,
     /// An artifact's type.
     pub artifact_type: Option<String>,
     /// `keep` or `delete`.
@@ -277,6 +279,7 @@ pub fn summarize(
                     .iter()
                     .filter_map(|c| c.platform.as_ref().map(ToString::to_string))
                     .collect(),
+                children: manifest.children.len(),
                 artifact_type: manifest.artifact_type.clone(),
                 action: decision.action,
                 reason: decision.reason.clone(),
@@ -304,6 +307,8 @@ pub fn summarize(
                 .to_string(),
             "do not add --delete-untagged on registry 2.x: it deletes the untagged children \
              of multi-arch images (distribution/distribution#3004)"
+                .to_string(),
+            "Debian's package names the binary `docker-registry`; the official image `registry`"
                 .to_string(),
         ],
     });
@@ -393,6 +398,13 @@ pub fn reason_text(reason: &Reason) -> String {
 /// `linux/amd64`, `index [linux/amd64, linux/arm64]`, `artifact application/…`.
 pub fn describe_kind(manifest: &ManifestSummary) -> String {
     match manifest.kind {
+        ManifestKind::Index if manifest.platforms.is_empty() => {
+            let count = manifest.children;
+            format!(
+                "index [{count} manifest{}]",
+                if count == 1 { "" } else { "s" }
+            )
+        }
         ManifestKind::Index => format!("index [{}]", manifest.platforms.join(", ")),
         ManifestKind::Artifact => format!(
             "artifact {}",

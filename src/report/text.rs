@@ -93,6 +93,14 @@ fn matching<'a>(
         .filter(move |(_, m)| wanted(&m.reason))
 }
 
+/// The hash-tag rank of a decision, for listing hash-tagged manifests newest first.
+fn hash_rank(reason: &Reason) -> usize {
+    match reason {
+        Reason::RecentHashTag { rank } | Reason::OldHashTag { rank } => *rank,
+        _ => 0,
+    }
+}
+
 fn joined_tags(manifest: &ManifestSummary) -> Option<String> {
     (!manifest.tags.is_empty()).then(|| {
         manifest
@@ -144,7 +152,11 @@ pub fn render(summary: &Summary) -> String {
         out,
         "\nHash-tagged manifests (keeping {keep} most recent per repo):"
     );
-    let rows: Vec<Row> = matching(summary, |r| matches!(r, Reason::RecentHashTag { .. }))
+    let mut recent: Vec<_> =
+        matching(summary, |r| matches!(r, Reason::RecentHashTag { .. })).collect();
+    recent.sort_by_key(|(r, m)| (&r.name, hash_rank(&m.reason)));
+    let rows: Vec<Row> = recent
+        .into_iter()
         .flat_map(|(r, m)| {
             m.tags
                 .iter()
@@ -216,7 +228,10 @@ pub fn render(summary: &Summary) -> String {
         out,
         "\nHash-tagged manifests to delete (beyond {keep} most recent per repo):"
     );
-    let rows: Vec<Row> = matching(summary, |r| matches!(r, Reason::OldHashTag { .. }))
+    let mut old: Vec<_> = matching(summary, |r| matches!(r, Reason::OldHashTag { .. })).collect();
+    old.sort_by_key(|(r, m)| (&r.name, hash_rank(&m.reason)));
+    let rows: Vec<Row> = old
+        .into_iter()
         .map(|(r, m)| {
             let (marker, note) = deletion_marker(summary, m);
             row(&marker, r, m, joined_tags(m), note)

@@ -1,0 +1,423 @@
+//! End-to-end: the real registry, a pushed history, the regsweep binary, and checks through the
+//! registry's API that every kept tag is fully pullable and every planned deletion is gone.
+
+mod common;
+
+use common::scenario::{commit_tag, push_history};
+use common::{regsweep, Image, RegistryOptions, TestRegistry};
+use regsweep::model::Digest;
+
+fn assert_history_applied(registry: &TestRegistry, history: &common::scenario::History) {
+    for (repository, tag) in &history.kept_tags {
+        let problems = registry.pull_problems(repository, tag);
+        assert!(
+            problems.is_empty(),
+            "{repository}:{tag} is broken: {problems:?}"
+        );
+    }
+    for (repository, digest) in &history.kept_untagged {
+        let problems = registry.pull_problems(repository, digest.as_str());
+        assert!(
+            problems.is_empty(),
+            "{repository}@{digest} is broken: {problems:?}"
+        );
+    }
+    for (repository, digest) in &history.deleted {
+        assert!(
+            !registry.exists(repository, digest),
+            "{repository}@{digest} was not deleted"
+        );
+    }
+    for (repository, tag) in &history.deleted_tags {
+        assert!(
+            !registry.tags(repository).contains(tag),
+            "{repository}:{tag} still there"
+        );
+    }
+}
+
+#[test]
+fn real_run_deletes_the_plan_and_keeps_every_tag_pullable() {
+    let registry = TestRegistry::start();
+    let history = push_history(&registry);
+
+    let run = registry.sweep(&[]);
+    assert_eq!(
+        run.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    assert_history_applied(&registry, &history);
+
+    // The report names what it did, in the seed's format.
+    let deleted_count = history.deleted.len();
+    assert!(
+        run.stdout
+            .contains("Version-tagged manifests (always kept):"),
+        "{}",
+        run.stdout
+    );
+    assert!(run
+        .stdout
+        .contains("Hash-tagged manifests (keeping 10 most recent per repo):"));
+    assert!(
+        run.stdout.contains(&format!(
+            "deleted:      {deleted_count} of {deleted_count} planned"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(run
+        .stdout
+        .contains("Attachments kept because their target is not in the repository:"));
+    assert!(run.stdout.contains(&format!(
+        "registry garbage-collect {}",
+        registry.config_path().display()
+    )));
+    assert!(run.stdout.contains("[deleted] sha256:"));
+    assert!(!run.stdout.contains("DRY_RUN"));
+
+    // A second run finds nothing more to do.
+    let again = registry.sweep(&[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("deleted:      0 of 0 planned"),
+        "{}",
+        again.stdout
+    );
+    assert_history_applied(&registry, &history);
+}
+
+#[test]
+fn dry_run_changes_nothing_and_shows_the_plan() {
+    let registry = TestRegistry::start();
+    let history = push_history(&registry);
+    let before = registry.storage_snapshot();
+
+    for value in ["true", "TRUE", "1", "yes"] {
+        let run = registry.sweep(&[("DRY_RUN", value)]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout.contains("..not really, due to dry-run mode"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .contains(&format!("to delete:    {}", history.deleted.len())),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains("  DRY_RUN: sha256:"));
+    }
+    assert!(
+        registry.storage_snapshot() == before,
+        "a dry run changed storage"
+    );
+    for (repository, digest) in &history.deleted {
+        assert!(registry.exists(repository, digest));
+    }
+}
+
+#[test]
+fn repo_filter_touches_one_repository_only() {
+    let registry = TestRegistry::start();
+    let history = push_history(&registry);
+
+    let run = registry.sweep(&[("REPO_FILTER", "team/app")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for (repository, digest) in &history.deleted {
+        assert_eq!(
+            registry.exists(repository, digest),
+            repository != "team/app",
+            "{repository}@{digest}"
+        );
+    }
+    assert!(run.stdout.contains("1 repository"), "{}", run.stdout);
+
+    let missing = registry.sweep(&[("REPO_FILTER", "no/such/repo")]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stderr
+            .contains("repository `no/such/repo` not found"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn hash_tag_keep_and_pattern_are_honoured() {
+    let registry = TestRegistry::start();
+    let repository = "svc";
+    let mut pushed = Vec::new();
+    for i in 0..5 {
+        let tag = format!("build-{i}");
+        let image = registry.push_image(repository, Some(&tag), &Image::new(&tag, 10 - i));
+        pushed.push((tag, image));
+    }
+    registry.push_image(repository, Some("release"), &Image::new("release", 30));
+
+    let run = registry.sweep(&[
+        ("HASH_TAG_PATTERN", "^build-[0-9]+$"),
+        ("HASH_TAG_KEEP", "2"),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(registry.tags(repository), ["build-3", "build-4", "release"]);
+    assert!(run.stdout.contains("keeping 2 most recent per repo"));
+}
+
+#[test]
+fn min_age_keeps_young_manifests() {
+    let registry = TestRegistry::start();
+    let repository = "young";
+    let old = registry.push_image(repository, Some("latest"), &Image::new("old", 3));
+    registry.push_image(repository, Some("latest"), &Image::new("new", 0));
+    // `old` was pushed seconds ago: a minimum age of one hour protects it.
+    let run = registry.sweep(&[("REGSWEEP_MIN_AGE", "1h")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(registry.exists(repository, &old.digest));
+    assert!(
+        run.stdout
+            .contains("Kept because they are younger than 1h:"),
+        "{}",
+        run.stdout
+    );
+    let run = registry.sweep(&[("REGSWEEP_MIN_AGE", "0s")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!registry.exists(repository, &old.digest));
+}
+
+#[test]
+fn deletion_disabled_explains_itself_and_exits_1() {
+    let registry = TestRegistry::start_with(RegistryOptions {
+        deletion_disabled: true,
+        ..RegistryOptions::default()
+    });
+    let history = push_history(&registry);
+    let run = registry.sweep(&[]);
+    assert_eq!(
+        run.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "deletion is disabled on this registry (set REGISTRY_STORAGE_DELETE_ENABLED=true)"
+        ),
+        "{}",
+        run.stderr
+    );
+    for (repository, digest) in &history.deleted {
+        assert!(registry.exists(repository, digest));
+    }
+}
+
+#[test]
+fn basic_auth_works_and_refusals_are_explained_without_the_password() {
+    let password = "s3cret-Pa55word";
+    let registry = TestRegistry::start_with(RegistryOptions {
+        basic_auth: Some(("ci".into(), password.into())),
+        ..RegistryOptions::default()
+    });
+    let old = registry.push_image("app", Some("latest"), &Image::new("old", 3));
+    registry.push_image("app", Some("latest"), &Image::new("new", 1));
+
+    let wrong = registry.sweep(&[("REGISTRY_AUTH", "ci:wrong-password")]);
+    assert_eq!(wrong.code, 1);
+    assert!(
+        wrong.stderr.contains("401 Unauthorized for user `ci`"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(wrong.stderr.contains("REGISTRY_AUTH"), "{}", wrong.stderr);
+    assert!(!wrong.stderr.contains("wrong-password") && !wrong.stdout.contains("wrong-password"));
+
+    let base = registry.env();
+    let anonymous: Vec<(&str, &str)> = base
+        .iter()
+        .filter(|(k, _)| *k != "REGISTRY_AUTH")
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let run = regsweep(&anonymous, &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("set REGISTRY_AUTH"), "{}", run.stderr);
+
+    let run = registry.sweep(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!registry.exists("app", &old.digest));
+    assert!(registry.pull_problems("app", "latest").is_empty());
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(password), "the password leaked: {text}");
+    }
+}
+
+#[test]
+fn tls_with_a_self_signed_certificate() {
+    let registry = TestRegistry::start_with(RegistryOptions {
+        tls: true,
+        ..RegistryOptions::default()
+    });
+    let first = registry.push_image("app", Some("latest"), &Image::new("first", 3));
+    let second = registry.push_image("app", Some("latest"), &Image::new("second", 2));
+    registry.push_image("app", Some("latest"), &Image::new("third", 1));
+
+    let untrusted = registry.sweep(&[]);
+    assert_eq!(untrusted.code, 1);
+    assert!(
+        untrusted.stderr.contains("cannot reach registry"),
+        "{}",
+        untrusted.stderr
+    );
+    assert!(
+        untrusted.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        untrusted.stderr
+    );
+
+    let certificate = registry.certificate.as_ref().unwrap().display().to_string();
+    let run = registry.sweep(&[("REGSWEEP_CA_CERT", &certificate)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!registry.exists("app", &first.digest));
+
+    registry.push_image("app", Some("latest"), &Image::new("fourth", 0));
+    let run = registry.sweep(&[("SELF_SIGNED_CERT", "true")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!registry.exists("app", &second.digest));
+    assert!(registry.pull_problems("app", "latest").is_empty());
+}
+
+#[test]
+fn unreadable_manifest_leaves_its_repository_untouched() {
+    let registry = TestRegistry::start();
+    let broken_old = registry.push_image("broken", Some("latest"), &Image::new("broken old", 5));
+    let broken_new = registry.push_image("broken", Some("latest"), &Image::new("broken new", 1));
+    let fine_old = registry.push_image("fine", Some("latest"), &Image::new("fine old", 5));
+    registry.push_image("fine", Some("latest"), &Image::new("fine new", 1));
+
+    // Corrupt the stored manifest of the tagged image in `broken`: its content no longer
+    // matches its digest, so regsweep cannot know what it references.
+    let hex = broken_new.digest.hex();
+    let blob = registry.storage().join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
+    std::fs::write(&blob, b"{ not a manifest").unwrap();
+
+    let run = registry.sweep(&[]);
+    assert_eq!(
+        run.code, 3,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(registry.exists("broken", &broken_old.digest), "fail closed");
+    assert!(!registry.exists("fine", &fine_old.digest));
+    assert!(run
+        .stdout
+        .contains("Repositories left untouched because they could not be read completely:"));
+    assert!(
+        run.stdout.contains("content does not match its digest"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn corrupt_link_file_leaves_its_repository_untouched() {
+    let registry = TestRegistry::start();
+    let old = registry.push_image("app", Some("latest"), &Image::new("old", 5));
+    registry.push_image("app", Some("latest"), &Image::new("new", 1));
+    let link = registry.storage().join(format!(
+        "docker/registry/v2/repositories/app/_manifests/revisions/sha256/{}/link",
+        old.digest.hex()
+    ));
+    std::fs::write(&link, b"garbage").unwrap();
+    let run = registry.sweep(&[]);
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert!(run.stdout.contains("is not a digest"), "{}", run.stdout);
+    std::fs::write(&link, old.digest.as_str()).unwrap();
+    assert!(registry.exists("app", &old.digest));
+}
+
+#[test]
+fn json_output_carries_the_same_facts() {
+    let registry = TestRegistry::start();
+    let history = push_history(&registry);
+    let run = registry.sweep(&[("REGSWEEP_OUTPUT", "json"), ("DRY_RUN", "true")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&run.stdout).expect("stdout is one JSON document");
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["totals"]["planned_deletions"], history.deleted.len());
+    assert_eq!(report["totals"]["deleted"], 0);
+    let planned: std::collections::BTreeSet<(String, String)> = report["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            let name = r["name"].as_str().unwrap().to_string();
+            r["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["action"] == "delete")
+                .map(move |m| (name.clone(), m["digest"].as_str().unwrap().to_string()))
+        })
+        .collect();
+    let expected: std::collections::BTreeSet<(String, String)> = history
+        .deleted
+        .iter()
+        .map(|(r, d)| (r.clone(), d.to_string()))
+        .collect();
+    assert_eq!(planned, expected);
+
+    let markdown = registry.sweep(&[("REGSWEEP_OUTPUT", "markdown"), ("DRY_RUN", "true")]);
+    assert_eq!(markdown.code, 0);
+    assert!(
+        markdown.stdout.starts_with("## regsweep: "),
+        "{}",
+        markdown.stdout
+    );
+}
+
+#[test]
+fn a_seed_user_changes_nothing_but_the_binary() {
+    // The seed README's variables, as its examples pass them (trailing slash, string booleans).
+    let registry = TestRegistry::start();
+    let old = registry.push_image("myapp", Some("latest"), &Image::new("old", 5));
+    registry.push_image("myapp", Some("latest"), &Image::new("new", 1));
+    let tag = commit_tag("seed");
+    registry.push_image("myapp", Some(&tag), &Image::new("seed", 2));
+    let url = format!("{}/", registry.url);
+    let dir = registry.storage().display().to_string();
+    let run = regsweep(
+        &[
+            ("REGISTRY_URL", &url),
+            ("REGISTRY_DIR", &dir),
+            ("DRY_RUN", "true"),
+            ("REPO_FILTER", "myapp"),
+            ("HASH_TAG_PATTERN", "^[0-9a-f]{8}$"),
+            ("HASH_TAG_KEEP", "5"),
+            ("SELF_SIGNED_CERT", "false"),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(&format!("tag={tag}")), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("DRY_RUN: {}", old.digest.short())),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn digest_helper_matches_registry() {
+    // Guards the test harness itself: the digest we compute is the one the registry stores.
+    let registry = TestRegistry::start();
+    let pushed = registry.push_image("x", Some("t"), &Image::new("x", 1));
+    assert!(registry.exists("x", &pushed.digest));
+    assert!(!registry.exists("x", &Digest::sha256_of(b"nope")));
+}

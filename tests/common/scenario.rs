@@ -1,0 +1,180 @@
+//! A registry history like CI leaves behind, with the exact outcome a real run must have.
+//! Used by the integration tests and by the demo (`examples/demo.rs`).
+
+use regsweep::model::Digest;
+
+use super::{Image, Pushed, TestRegistry};
+
+/// What was pushed, and what a real run with the default policy must leave.
+#[derive(Debug, Default)]
+pub struct History {
+    /// Tags that must stay fully pullable: (repository, tag).
+    pub kept_tags: Vec<(String, String)>,
+    /// Untagged manifests that must stay (children, referrers): (repository, digest).
+    pub kept_untagged: Vec<(String, Digest)>,
+    /// Manifests the real run deletes: (repository, digest).
+    pub deleted: Vec<(String, Digest)>,
+    /// Tags that disappear with their manifests: (repository, tag).
+    pub deleted_tags: Vec<(String, String)>,
+}
+
+impl History {
+    fn keep(&mut self, repository: &str, tag: &str) {
+        self.kept_tags.push((repository.into(), tag.into()));
+    }
+    fn keep_untagged(&mut self, repository: &str, pushed: &Pushed) {
+        self.kept_untagged
+            .push((repository.into(), pushed.digest.clone()));
+    }
+    fn delete(&mut self, repository: &str, pushed: &Pushed) {
+        self.deleted
+            .push((repository.into(), pushed.digest.clone()));
+    }
+}
+
+/// A short hex "commit hash" tag, deterministic per `seed`.
+pub fn commit_tag(seed: &str) -> String {
+    Digest::sha256_of(seed.as_bytes()).hex()[..8].to_string()
+}
+
+/// Pushes the history: an overwritten `latest` with signatures, a dozen hash tags with
+/// SBOM referrers, a multi-arch image re-pointed from an older one, a nested index, an
+/// attachment without a target, a Docker manifest list, and nested repository names.
+pub fn push_history(registry: &TestRegistry) -> History {
+    let mut history = History::default();
+
+    // demo/app: `latest` pushed three times; only the last one stays tagged.
+    let app = "demo/app";
+    let latest_v1 = registry.push_image(app, Some("latest"), &Image::new("latest v1", 30));
+    let sig_v1 = registry.push_signature(app, &latest_v1.digest);
+    let latest_v2 = registry.push_image(app, Some("latest"), &Image::new("latest v2", 20));
+    let latest_v3 = registry.push_image(app, Some("latest"), &Image::new("latest v3", 1));
+    let sig_v3 = registry.push_signature(app, &latest_v3.digest);
+    history.delete(app, &latest_v1);
+    history.delete(app, &latest_v2);
+    history.delete(app, &sig_v1);
+    history
+        .deleted_tags
+        .push((app.into(), format!("sha256-{}.sig", latest_v1.digest.hex())));
+    history.keep(app, "latest");
+    history.keep(app, &format!("sha256-{}.sig", latest_v3.digest.hex()));
+    let _ = sig_v3;
+
+    // A dozen commit-hash tags, one a day; the default keeps the newest 10.
+    let mut hashed = Vec::new();
+    for i in 0..12 {
+        let tag = commit_tag(&format!("commit {i}"));
+        let pushed =
+            registry.push_image(app, Some(&tag), &Image::new(&format!("commit {i}"), 14 - i));
+        hashed.push((tag, pushed));
+    }
+    let sbom_old = registry.push_referrer(app, &hashed[0].1, "application/spdx+json", "old");
+    let sbom_new = registry.push_referrer(app, &hashed[11].1, "application/spdx+json", "new");
+    for (i, (tag, pushed)) in hashed.iter().enumerate() {
+        if i < 2 {
+            history.delete(app, pushed);
+            history.deleted_tags.push((app.into(), tag.clone()));
+        } else {
+            history.keep(app, tag);
+        }
+    }
+    history.delete(app, &sbom_old);
+    history.keep_untagged(app, &sbom_new);
+
+    // A multi-arch image; `stable` first pointed at an older one sharing the arm64 child.
+    let amd64 = registry.push_image(app, None, &Image::new("3.16 amd64", 5));
+    let arm64 = registry.push_image(
+        app,
+        None,
+        &Image::new("3.16 arm64", 5).arch("arm64", Some("v8")),
+    );
+    let old_amd64 = registry.push_image(app, None, &Image::new("3.15 amd64", 60));
+    let old_index = registry.push_index(
+        app,
+        Some("stable"),
+        &[
+            (&old_amd64, Some(("amd64", None))),
+            (&arm64, Some(("arm64", Some("v8")))),
+        ],
+        false,
+    );
+    let index = registry.push_index(
+        app,
+        Some("3.16"),
+        &[
+            (&amd64, Some(("amd64", None))),
+            (&arm64, Some(("arm64", Some("v8")))),
+        ],
+        false,
+    );
+    registry.tag(app, &index.digest, "stable");
+    let index_sbom = registry.push_referrer(app, &index, "application/vnd.cyclonedx+json", "index");
+    history.keep(app, "3.16");
+    history.keep(app, "stable");
+    history.keep_untagged(app, &amd64);
+    history.keep_untagged(app, &arm64);
+    history.keep_untagged(app, &index_sbom);
+    history.delete(app, &old_index);
+    history.delete(app, &old_amd64);
+
+    // A nested index: outer → inner → leaf, all kept through the tag on the outer one.
+    let leaf = registry.push_image(app, None, &Image::new("nested leaf", 7));
+    let inner = registry.push_index(app, None, &[(&leaf, Some(("amd64", None)))], false);
+    let _outer = registry.push_index(app, Some("nested"), &[(&inner, None)], false);
+    history.keep(app, "nested");
+    history.keep_untagged(app, &inner);
+    history.keep_untagged(app, &leaf);
+
+    // An attestation whose image is not in this repository: kept, and reported.
+    let absent = Digest::sha256_of(b"an image pushed elsewhere");
+    let orphan_tag = format!("sha256-{}.att", absent.hex());
+    let orphan = registry.push_image(app, None, &Image::new("orphan attestation", 3));
+    registry.tag(app, &orphan.digest, &orphan_tag);
+    history.keep(app, &orphan_tag);
+
+    // demo/legacy: Docker schema2 images in a manifest list, and an untagged leftover.
+    let legacy = "demo/legacy";
+    let l_amd64 = registry.push_image(legacy, None, &Image::new("legacy amd64", 9).docker());
+    let l_arm = registry.push_image(
+        legacy,
+        None,
+        &Image::new("legacy arm", 9).arch("arm", Some("v7")).docker(),
+    );
+    registry.push_index(
+        legacy,
+        Some("1.0"),
+        &[
+            (&l_amd64, Some(("amd64", None))),
+            (&l_arm, Some(("arm", Some("v7")))),
+        ],
+        true,
+    );
+    let leftover = registry.push_image(legacy, None, &Image::new("legacy leftover", 40).docker());
+    for i in 0..2 {
+        let tag = commit_tag(&format!("legacy {i}"));
+        registry.push_image(
+            legacy,
+            Some(&tag),
+            &Image::new(&format!("legacy {i}"), 8 - i).docker(),
+        );
+        history.keep(legacy, &tag);
+    }
+    history.keep(legacy, "1.0");
+    history.keep_untagged(legacy, &l_amd64);
+    history.keep_untagged(legacy, &l_arm);
+    history.delete(legacy, &leftover);
+
+    // Nested repository names: team/app and team/app/api.
+    let team = "team/app";
+    let team_old = registry.push_image(team, Some("main"), &Image::new("team main old", 10));
+    registry.push_image(team, Some("main"), &Image::new("team main new", 2));
+    history.keep(team, "main");
+    history.delete(team, &team_old);
+    let api = "team/app/api";
+    registry.push_image(api, Some("v1"), &Image::new("api v1", 3));
+    let api_leftover = registry.push_image(api, None, &Image::new("api leftover", 12));
+    history.keep(api, "v1");
+    history.delete(api, &api_leftover);
+
+    history
+}
