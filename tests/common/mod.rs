@@ -42,8 +42,16 @@ pub struct RegistryOptions {
 
 /// The registry binary: `$REGSWEEP_TEST_REGISTRY`, else `docker-registry` or `registry` on PATH.
 pub fn registry_binary() -> PathBuf {
+    const INSTALL: &str = "Install it with `sudo apt-get install -y docker-registry` (Debian/Ubuntu), \
+        or point REGSWEEP_TEST_REGISTRY at a `registry` binary. `scripts/test.sh` installs it for you.";
     if let Some(path) = std::env::var_os("REGSWEEP_TEST_REGISTRY") {
-        return PathBuf::from(path);
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "REGSWEEP_TEST_REGISTRY names `{}`, which is not a file. {INSTALL}",
+            path.display()
+        );
+        return path;
     }
     for name in ["docker-registry", "registry"] {
         for folder in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
@@ -53,11 +61,7 @@ pub fn registry_binary() -> PathBuf {
             }
         }
     }
-    panic!(
-        "the distribution registry is not installed: these tests need a real registry.\n\
-         Install it with `sudo apt-get install -y docker-registry` (Debian/Ubuntu), or point \
-         REGSWEEP_TEST_REGISTRY at a `registry` binary. `scripts/test.sh` installs it for you."
-    );
+    panic!("the distribution registry is not installed: these tests need a real registry. {INSTALL}");
 }
 
 /// A running registry; stopped and its storage removed on drop.
