@@ -61,7 +61,9 @@ pub fn registry_binary() -> PathBuf {
             }
         }
     }
-    panic!("the distribution registry is not installed: these tests need a real registry. {INSTALL}");
+    panic!(
+        "the distribution registry is not installed: these tests need a real registry. {INSTALL}"
+    );
 }
 
 /// A running registry; stopped and its storage removed on drop.
