@@ -1,8 +1,10 @@
 //! apply: carries out a plan's deletions through a provider, in the plan's order, with bounded
-//! concurrency. Decides nothing: it only re-checks, just before each delete, that no new tag
-//! points at the digest (a push raced the run), and stops on errors that would repeat.
+//! concurrency. Decides nothing new: just before each delete it re-reads what the registry
+//! holds (at the start of every batch, and at most a second before any delete) and skips a
+//! deletion that a concurrent push made wrong: a new tag on the digest, or a new index that
+//! lists it. It stops on errors that would repeat, and when asked to (SIGINT/SIGTERM).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::http::{Deleted, RegistryError};
-use crate::model::{Action, Digest, Inventory, Plan, RepositoryName, Tag};
+use crate::model::{Action, Digest, Inventory, Manifest, Plan, RepositoryName, Tag};
 
 /// Tags of a repository as they are now: digest → tags.
 pub type CurrentTags = HashMap<Digest, BTreeSet<Tag>>;
@@ -25,6 +27,19 @@ pub trait Provider: Send + Sync {
         &self,
         repository: &RepositoryName,
     ) -> impl Future<Output = Result<CurrentTags, String>> + Send;
+    /// The manifests the repository holds right now that are not in `known` (pushed since
+    /// the plan was made).
+    fn new_manifests(
+        &self,
+        repository: &RepositoryName,
+        known: &HashSet<Digest>,
+    ) -> impl Future<Output = Result<Vec<Digest>, String>> + Send;
+    /// The manifests that manifest `digest` lists (empty unless it is an index), read now.
+    fn manifest_children(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<Vec<Digest>, String>> + Send;
     /// Deletes one manifest through the registry's API.
     fn delete_manifest(
         &self,
@@ -46,6 +61,11 @@ pub enum DeletionOutcome {
         /// The new tags.
         tags: Vec<Tag>,
     },
+    /// Not deleted: an index pushed during the run lists it (directly or through another).
+    SkippedReferenced {
+        /// The new index.
+        index: Digest,
+    },
     /// The registry refused or failed; a later run can retry.
     Failed {
         /// Why.
@@ -60,7 +80,7 @@ pub enum DeletionOutcome {
 pub struct Applied {
     /// Per repository and digest.
     pub outcomes: BTreeMap<(RepositoryName, Digest), DeletionOutcome>,
-    /// An error that stopped the run (deletion disabled, credentials refused).
+    /// Why the run stopped early (deletion disabled, credentials refused, interrupted).
     pub fatal: Option<String>,
 }
 
@@ -72,59 +92,138 @@ impl Applied {
             .filter(|o| matches!(o, DeletionOutcome::Deleted | DeletionOutcome::AlreadyGone))
             .count()
     }
+
+    /// Every planned deletion marked not attempted, with `reason` as the fatal error: for a
+    /// plan that is refused as a whole.
+    pub fn refused(plan: &Plan, reason: String) -> Applied {
+        let mut outcomes = BTreeMap::new();
+        for repository in &plan.repositories {
+            for decision in repository
+                .decisions
+                .iter()
+                .filter(|d| d.action == Action::Delete)
+            {
+                outcomes.insert(
+                    (repository.name.clone(), decision.digest.clone()),
+                    DeletionOutcome::NotAttempted,
+                );
+            }
+        }
+        Applied {
+            outcomes,
+            fatal: Some(reason),
+        }
+    }
 }
 
-/// How long a snapshot of a repository's tags is trusted before it is read again.
-const TAG_SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(1);
+/// How long a reading of what a repository holds is trusted before it is read again (it is
+/// also read again at the start of every batch).
+const GUARD_MAX_AGE: Duration = Duration::from_secs(1);
 
-/// One repository's tags as last read, and when.
-type Snapshot = Arc<Mutex<Option<(Instant, Arc<CurrentTags>)>>>;
-
-struct TagSnapshots {
-    snapshots: Mutex<HashMap<RepositoryName, Snapshot>>,
+/// What must not be deleted in a repository right now, as last read.
+#[derive(Debug, Default)]
+struct Guard {
+    tags: CurrentTags,
+    /// Manifests listed by an index that was not there when the plan was made → that index.
+    listed_by_new_index: HashMap<Digest, Digest>,
 }
 
-impl TagSnapshots {
+type GuardSlot = Arc<Mutex<Option<(usize, Instant, Arc<Guard>)>>>;
+
+/// What the plan knew of one repository: manifests by digest, and the digests as a set.
+type Known<'a> = (HashMap<&'a Digest, &'a Manifest>, HashSet<Digest>);
+
+struct Guards<'a> {
+    slots: Mutex<HashMap<RepositoryName, GuardSlot>>,
+    known: &'a HashMap<&'a RepositoryName, Known<'a>>,
+}
+
+impl Guards<'_> {
     async fn get<P: Provider>(
         &self,
         provider: &P,
         repository: &RepositoryName,
-    ) -> Result<Arc<CurrentTags>, String> {
+        step: usize,
+    ) -> Result<Arc<Guard>, String> {
         let slot = {
-            let mut snapshots = self.snapshots.lock().await;
-            snapshots.entry(repository.clone()).or_default().clone()
+            let mut slots = self.slots.lock().await;
+            slots.entry(repository.clone()).or_default().clone()
         };
         let mut slot = slot.lock().await;
-        if let Some((taken, tags)) = slot.as_ref() {
-            if taken.elapsed() < TAG_SNAPSHOT_MAX_AGE {
-                return Ok(tags.clone());
+        if let Some((taken_in, taken_at, guard)) = slot.as_ref() {
+            if *taken_in == step && taken_at.elapsed() < GUARD_MAX_AGE {
+                return Ok(guard.clone());
             }
         }
-        let tags = Arc::new(provider.current_tags(repository).await?);
-        *slot = Some((Instant::now(), tags.clone()));
-        Ok(tags)
+        let empty = (HashMap::new(), HashSet::new());
+        let known = self.known.get(repository).unwrap_or(&empty);
+        let guard = Arc::new(read_guard(provider, repository, known).await?);
+        *slot = Some((step, Instant::now(), guard.clone()));
+        Ok(guard)
     }
 }
 
+/// Reads a repository's tags, and the closure of what indexes pushed since the plan list.
+async fn read_guard<P: Provider>(
+    provider: &P,
+    repository: &RepositoryName,
+    (known, known_set): &Known<'_>,
+) -> Result<Guard, String> {
+    let tags = provider.current_tags(repository).await?;
+    let mut new = provider.new_manifests(repository, known_set).await?;
+    new.sort();
+    let mut listed_by_new_index = HashMap::new();
+    let mut pending: Vec<(Digest, Digest)> = new.into_iter().map(|d| (d.clone(), d)).collect();
+    let mut seen = HashSet::new();
+    // Bounded: every digest is expanded once, and there are finitely many.
+    while let Some((digest, new_index)) = pending.pop() {
+        if !seen.insert(digest.clone()) {
+            continue;
+        }
+        let children: Vec<Digest> = match known.get(&digest) {
+            Some(manifest) => manifest.children.iter().map(|c| c.digest.clone()).collect(),
+            None => provider.manifest_children(repository, &digest).await?,
+        };
+        for child in children {
+            listed_by_new_index
+                .entry(child.clone())
+                .or_insert_with(|| new_index.clone());
+            pending.push((child, new_index.clone()));
+        }
+    }
+    Ok(Guard {
+        tags,
+        listed_by_new_index,
+    })
+}
+
 /// Deletes what `plan` says, batch after batch (all repositories' first batches, then their
-/// second, …), each batch with at most `concurrency` requests in flight.
+/// second, …), each batch with at most `concurrency` requests in flight. Setting `stop`
+/// (a signal handler does) lets requests in flight finish and attempts no more.
 pub async fn apply<P: Provider>(
     plan: &Plan,
     inventory: &Inventory,
     provider: &P,
     concurrency: usize,
+    stop: &AtomicBool,
 ) -> Applied {
+    let known: HashMap<&RepositoryName, Known<'_>> = inventory
+        .repositories
+        .iter()
+        .map(|r| {
+            let by_digest = r.manifests.iter().map(|m| (&m.digest, m)).collect();
+            let set = r.manifests.iter().map(|m| m.digest.clone()).collect();
+            (&r.name, (by_digest, set))
+        })
+        .collect();
     // The tags each doomed digest had when planned: those may still point at it (a hash tag
     // beyond the newest N is deleted with its manifest); any other tag means a push raced us.
-    let mut planned_tags: HashMap<(&RepositoryName, &Digest), BTreeSet<&Tag>> = HashMap::new();
-    for repository in &inventory.repositories {
-        for manifest in &repository.manifests {
-            planned_tags.insert(
-                (&repository.name, &manifest.digest),
-                manifest.tags.iter().collect(),
-            );
-        }
-    }
+    let planned_tags = |repository: &RepositoryName, digest: &Digest| -> Option<BTreeSet<Tag>> {
+        known
+            .get(repository)
+            .and_then(|(m, _)| m.get(digest))
+            .map(|m| m.tags.iter().cloned().collect())
+    };
 
     let steps = plan
         .repositories
@@ -132,12 +231,14 @@ pub async fn apply<P: Provider>(
         .map(|r| r.deletion_batches.len())
         .max()
         .unwrap_or(0);
-    let snapshots = TagSnapshots {
-        snapshots: Mutex::new(HashMap::new()),
+    let guards = Guards {
+        slots: Mutex::new(HashMap::new()),
+        known: &known,
     };
-    let stop = AtomicBool::new(false);
+    let halted = AtomicBool::new(false);
     let fatal: Mutex<Option<String>> = Mutex::new(None);
     let mut outcomes = BTreeMap::new();
+    let stopped = || stop.load(Ordering::SeqCst) || halted.load(Ordering::SeqCst);
 
     for step in 0..steps {
         let work: Vec<(&RepositoryName, &Digest)> = plan
@@ -148,33 +249,39 @@ pub async fn apply<P: Provider>(
             .collect();
         let results: Vec<((RepositoryName, Digest), DeletionOutcome)> = stream::iter(work)
             .map(|(repository, digest)| {
-                let snapshots = &snapshots;
-                let stop = &stop;
+                let guards = &guards;
+                let halted = &halted;
                 let fatal = &fatal;
-                let planned = planned_tags.get(&(repository, digest));
+                let planned = planned_tags(repository, digest);
                 async move {
                     let key = (repository.clone(), digest.clone());
-                    if stop.load(Ordering::SeqCst) {
+                    if stopped() {
                         return (key, DeletionOutcome::NotAttempted);
                     }
-                    let current = match snapshots.get(provider, repository).await {
-                        Ok(current) => current,
+                    let guard = match guards.get(provider, repository, step).await {
+                        Ok(guard) => guard,
                         Err(error) => {
-                            let error = format!("cannot re-check tags before deleting: {error}");
+                            let error =
+                                format!("cannot re-check the repository before deleting: {error}");
                             return (key, DeletionOutcome::Failed { error });
                         }
                     };
-                    let new_tags: Vec<Tag> = current
+                    let new_tags: Vec<Tag> = guard
+                        .tags
                         .get(digest)
                         .into_iter()
                         .flatten()
-                        .filter(|t| planned.is_none_or(|p| !p.contains(t)))
+                        .filter(|t| planned.as_ref().is_none_or(|p| !p.contains(*t)))
                         .cloned()
                         .collect();
                     if !new_tags.is_empty() {
                         return (key, DeletionOutcome::SkippedRaced { tags: new_tags });
                     }
-                    if stop.load(Ordering::SeqCst) {
+                    if let Some(index) = guard.listed_by_new_index.get(digest) {
+                        let index = index.clone();
+                        return (key, DeletionOutcome::SkippedReferenced { index });
+                    }
+                    if stopped() {
                         return (key, DeletionOutcome::NotAttempted);
                     }
                     let outcome = match provider.delete_manifest(repository, digest).await {
@@ -182,7 +289,7 @@ pub async fn apply<P: Provider>(
                         Ok(Deleted::AlreadyGone) => DeletionOutcome::AlreadyGone,
                         Err(error) => {
                             if error.is_fatal() {
-                                stop.store(true, Ordering::SeqCst);
+                                halted.store(true, Ordering::SeqCst);
                                 fatal.lock().await.get_or_insert_with(|| error.to_string());
                             }
                             DeletionOutcome::Failed {
@@ -199,8 +306,7 @@ pub async fn apply<P: Provider>(
         outcomes.extend(results);
     }
 
-    // Anything planned that no step reached (cannot happen unless a batch was skipped) is
-    // reported rather than silently dropped.
+    // Anything planned that no step reached is reported rather than silently dropped.
     for repository in &plan.repositories {
         for decision in repository
             .decisions
@@ -212,10 +318,19 @@ pub async fn apply<P: Provider>(
                 .or_insert(DeletionOutcome::NotAttempted);
         }
     }
-    Applied {
-        outcomes,
-        fatal: fatal.into_inner(),
+    let mut fatal = fatal.into_inner();
+    let interrupted = stop.load(Ordering::SeqCst)
+        && outcomes
+            .values()
+            .any(|o| *o == DeletionOutcome::NotAttempted);
+    if fatal.is_none() && interrupted {
+        fatal = Some(
+            "interrupted: deletions in flight finished, the rest were not attempted; \
+             run again to finish"
+                .to_string(),
+        );
     }
+    Applied { outcomes, fatal }
 }
 
 #[cfg(test)]
@@ -234,11 +349,33 @@ mod tests {
         tags: StdMutex<CurrentTags>,
         deleted: StdMutex<Vec<Digest>>,
         refuse_with_405: bool,
+        /// Indexes "pushed during the run": digest → children.
+        new_indexes: Vec<(Digest, Vec<Digest>)>,
     }
 
     impl Provider for Recorder {
         async fn current_tags(&self, _: &RepositoryName) -> Result<CurrentTags, String> {
             Ok(self.tags.lock().unwrap().clone())
+        }
+        async fn new_manifests(
+            &self,
+            _: &RepositoryName,
+            known: &HashSet<Digest>,
+        ) -> Result<Vec<Digest>, String> {
+            let live = self.new_indexes.iter().map(|(index, _)| index.clone());
+            Ok(live.filter(|x| !known.contains(x)).collect())
+        }
+        async fn manifest_children(
+            &self,
+            _: &RepositoryName,
+            digest: &Digest,
+        ) -> Result<Vec<Digest>, String> {
+            Ok(self
+                .new_indexes
+                .iter()
+                .filter(|(index, _)| index == digest)
+                .flat_map(|(_, children)| children.clone())
+                .collect())
         }
         async fn delete_manifest(
             &self,
@@ -284,6 +421,7 @@ mod tests {
             tags: StdMutex::new(map),
             deleted: StdMutex::new(vec![]),
             refuse_with_405: refuse,
+            new_indexes: vec![],
         }
     }
 
@@ -299,7 +437,7 @@ mod tests {
         let inventory = inventory();
         let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
         let provider = recorder(&[("old", "aaaaaaa")], false);
-        let applied = apply(&plan, &inventory, &provider, 4).await;
+        let applied = apply(&plan, &inventory, &provider, 4, &AtomicBool::new(false)).await;
         let deleted = provider.deleted.lock().unwrap().clone();
         assert_eq!(deleted.len(), 3);
         let pos = |n: &str| deleted.iter().position(|x| *x == d(n)).unwrap();
@@ -317,7 +455,7 @@ mod tests {
             &[("old", "aaaaaaa"), ("old", "latest"), ("child", "v2")],
             false,
         );
-        let applied = apply(&plan, &inventory, &provider, 4).await;
+        let applied = apply(&plan, &inventory, &provider, 4, &AtomicBool::new(false)).await;
         let key = |n: &str| ("app".parse().unwrap(), d(n));
         assert_eq!(
             applied.outcomes[&key("old")],
@@ -336,11 +474,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_index_pushed_during_the_run_protects_what_it_lists() {
+        let inventory = inventory();
+        let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+        // A new index lists a new inner index that lists `child`, a doomed manifest.
+        let mut provider = recorder(&[("old", "aaaaaaa")], false);
+        provider.new_indexes = vec![
+            (d("new-outer"), vec![d("new-inner")]),
+            (d("new-inner"), vec![d("child")]),
+        ];
+        let applied = apply(&plan, &inventory, &provider, 2, &AtomicBool::new(false)).await;
+        let key = |n: &str| ("app".parse().unwrap(), d(n));
+        assert_eq!(
+            applied.outcomes[&key("child")],
+            DeletionOutcome::SkippedReferenced {
+                index: d("new-outer")
+            }
+        );
+        assert_eq!(applied.outcomes[&key("index")], DeletionOutcome::Deleted);
+        assert_eq!(applied.outcomes[&key("old")], DeletionOutcome::Deleted);
+    }
+
+    #[tokio::test]
+    async fn a_stop_request_attempts_nothing_more() {
+        let inventory = inventory();
+        let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+        let provider = recorder(&[], false);
+        let applied = apply(&plan, &inventory, &provider, 1, &AtomicBool::new(true)).await;
+        assert_eq!(applied.deleted_count(), 0);
+        assert!(provider.deleted.lock().unwrap().is_empty());
+        assert!(applied.fatal.unwrap().starts_with("interrupted"));
+    }
+
+    #[tokio::test]
     async fn deletion_disabled_stops_the_run() {
         let inventory = inventory();
         let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
         let provider = recorder(&[], true);
-        let applied = apply(&plan, &inventory, &provider, 1).await;
+        let applied = apply(&plan, &inventory, &provider, 1, &AtomicBool::new(false)).await;
         assert!(applied
             .fatal
             .as_ref()

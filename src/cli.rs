@@ -32,6 +32,18 @@ pub mod env {
     pub const OUTPUT: &str = "REGSWEEP_OUTPUT";
     /// The registry's config file, for the garbage-collection command shown.
     pub const REGISTRY_CONFIG: &str = "REGSWEEP_REGISTRY_CONFIG";
+    /// Check every kept tag after a real run.
+    pub const VERIFY: &str = "REGSWEEP_VERIFY";
+    /// Refuse plans deleting more than this.
+    pub const MAX_DELETE: &str = "REGSWEEP_MAX_DELETE";
+    /// Allow credentials over plain HTTP to a host that is not loopback.
+    pub const ALLOW_INSECURE_HTTP: &str = "REGSWEEP_ALLOW_INSECURE_HTTP";
+    /// Time limit for one HTTP attempt.
+    pub const HTTP_TIMEOUT: &str = "REGSWEEP_HTTP_TIMEOUT";
+    /// Attempts per HTTP request, the first included.
+    pub const HTTP_ATTEMPTS: &str = "REGSWEEP_HTTP_ATTEMPTS";
+    /// First retry delay (doubles each retry).
+    pub const RETRY_DELAY: &str = "REGSWEEP_RETRY_DELAY";
 }
 
 /// The default `REGSWEEP_CONCURRENCY`.
@@ -96,6 +108,33 @@ pub struct Cli {
     /// Report format on standard output: `text`, `json` or `markdown`.
     #[arg(long, env = env::OUTPUT, value_name = "FORMAT", default_value = "text")]
     pub output: String,
+
+    /// After a real run, re-resolve every kept tag and check its manifest, children, config and
+    /// layers can be pulled; a failure fails the run.
+    #[arg(long, env = env::VERIFY, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    pub verify: String,
+
+    /// Refuse to delete anything when the plan deletes more than N manifests (the report still
+    /// shows the plan). A guard for first runs. Default: no limit.
+    #[arg(long, env = env::MAX_DELETE, value_name = "N", allow_hyphen_values = true)]
+    pub max_delete: Option<String>,
+
+    /// Allow sending credentials over plain `http://` to a host that is not loopback.
+    #[arg(long, env = env::ALLOW_INSECURE_HTTP, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub allow_insecure_http: String,
+
+    /// Time limit for one HTTP attempt (connect, send, read the answer).
+    #[arg(long, env = env::HTTP_TIMEOUT, value_name = "DURATION", default_value = "60s")]
+    pub http_timeout: String,
+
+    /// Attempts per HTTP request, the first included; connection errors, 5xx and 429 are
+    /// retried with exponential backoff and jitter, honouring `Retry-After`.
+    #[arg(long, env = env::HTTP_ATTEMPTS, value_name = "N", default_value = "5")]
+    pub http_attempts: String,
+
+    /// Delay before the first retry; it doubles with each retry, up to 30s.
+    #[arg(long, env = env::RETRY_DELAY, value_name = "DURATION", default_value = "500ms")]
+    pub retry_delay: String,
 
     /// The registry's config file, named in the garbage-collection command the report shows.
     #[arg(long, env = env::REGISTRY_CONFIG, value_name = "PATH", default_value = "/etc/docker/registry/config.yml")]

@@ -3,7 +3,9 @@
 //! API does every deletion (storage is never written).
 
 use crate::apply::{CurrentTags, Provider};
-use crate::discover::storage::read_tags;
+use std::collections::HashSet;
+
+use crate::discover::storage::{new_revisions, read_children, read_tags};
 use crate::discover::StorageDriver;
 use crate::http::{Deleted, RegistryClient, RegistryError};
 use crate::model::{Digest, RepositoryName};
@@ -41,6 +43,22 @@ impl<S: StorageDriver> Provider for Distribution<S> {
         } else {
             Err(problems.join("; "))
         }
+    }
+
+    async fn new_manifests(
+        &self,
+        repository: &RepositoryName,
+        known: &HashSet<Digest>,
+    ) -> Result<Vec<Digest>, String> {
+        new_revisions(&self.storage, repository, known, self.concurrency).await
+    }
+
+    async fn manifest_children(
+        &self,
+        _repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Vec<Digest>, String> {
+        read_children(&self.storage, digest).await
     }
 
     async fn delete_manifest(

@@ -54,25 +54,67 @@ impl fmt::Debug for TlsOptions {
     }
 }
 
-/// How often and how patiently to retry transient failures.
+/// How often and how patiently to retry transient failures (connection errors, resets,
+/// timeouts, 5xx, 429). Configuration, not a test switch: tests pass short delays.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub attempts: u32,
-    /// Delay before the first retry; doubles each time.
+    /// Delay before the first retry; doubles each time, with jitter.
     pub base_delay: Duration,
     /// Upper bound for any one delay, `Retry-After` included.
     pub max_delay: Duration,
+    /// Upper bound for one request with all its retries.
+    pub deadline: Duration,
+    /// Upper bound for one attempt (connect, send, read the answer).
+    pub attempt_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 4,
-            base_delay: Duration::from_millis(250),
+            attempts: 5,
+            base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            deadline: Duration::from_secs(300),
+            attempt_timeout: Duration::from_secs(60),
         }
     }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (1 for the first): exponential, capped, with
+    /// "equal jitter" (between half and all of it) so that many clients do not retry in step.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exponential = self
+            .base_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(20))
+            .min(self.max_delay);
+        exponential.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+}
+
+/// Whether an answer is worth retrying: 429, and 5xx but those that say "never" (501, 505).
+pub fn is_transient(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || (status.is_server_error()
+            && status != StatusCode::NOT_IMPLEMENTED
+            && status != StatusCode::HTTP_VERSION_NOT_SUPPORTED)
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP date, relative to `now`.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        date.with_timezone(&chrono::Utc)
+            .signed_duration_since(now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// What went wrong talking to the registry.
@@ -192,6 +234,14 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// Whether a transport error is a TLS certificate problem (untrusted, expired, wrong name):
+/// permanent, so not worth retrying. rustls reports these as `invalid peer certificate`.
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    error_chain(error)
+        .to_ascii_lowercase()
+        .contains("certificate")
+}
+
 #[derive(Deserialize)]
 struct OciErrors {
     #[serde(default)]
@@ -221,17 +271,22 @@ fn error_detail(body: &[u8]) -> String {
     }
 }
 
-/// Seconds from a `Retry-After` header given in seconds (an HTTP date is treated as absent).
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    response
-        .headers()
-        .get(header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+/// A whole answer: status, headers and body, read inside the retry loop so that a connection
+/// reset halfway through a body is retried like any other transient failure.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: header::HeaderMap,
+    /// The body.
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl RegistryClient {
@@ -244,8 +299,8 @@ impl RegistryClient {
     ) -> Result<RegistryClient, String> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("regsweep/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
+            .connect_timeout(Duration::from_secs(10).min(retry.attempt_timeout))
+            .timeout(retry.attempt_timeout)
             .redirect(reqwest::redirect::Policy::limited(5));
         if tls.accept_invalid_certificates {
             builder = builder.danger_accept_invalid_certs(true);
@@ -276,12 +331,16 @@ impl RegistryClient {
         &self.display
     }
 
+    /// Sends a request, retrying transient failures within the policy's bounds. Retrying a
+    /// DELETE is safe: if an earlier attempt did delete, the retry answers 404, which callers
+    /// treat as success.
     async fn send(
         &self,
         method: Method,
         url: Url,
         accept: Option<&str>,
-    ) -> Result<reqwest::Response, RegistryError> {
+    ) -> Result<Answer, RegistryError> {
+        let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -295,36 +354,47 @@ impl RegistryClient {
                     Some(credentials.password.expose_secret()),
                 );
             }
-            let last = attempt >= self.retry.attempts;
-            let backoff = self
-                .retry
-                .base_delay
-                .saturating_mul(1 << (attempt - 1).min(16))
-                .min(self.retry.max_delay);
-            match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let transient = status == StatusCode::TOO_MANY_REQUESTS
-                        || status == StatusCode::BAD_GATEWAY
-                        || status == StatusCode::SERVICE_UNAVAILABLE
-                        || status == StatusCode::GATEWAY_TIMEOUT
-                        || status == StatusCode::INTERNAL_SERVER_ERROR;
-                    if !transient || last {
-                        return Ok(response);
-                    }
-                    let delay = retry_after(&response)
-                        .unwrap_or(backoff)
-                        .min(self.retry.max_delay);
+            let result = async {
+                let response = request.send().await?;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = response.bytes().await?;
+                Ok::<_, reqwest::Error>(Answer {
+                    status,
+                    headers,
+                    body,
+                })
+            }
+            .await;
+            let retry_in = match &result {
+                Ok(answer) if is_transient(answer.status) => Some(
+                    answer
+                        .header(header::RETRY_AFTER)
+                        .and_then(|v| parse_retry_after(v, chrono::Utc::now()))
+                        .unwrap_or_else(|| self.retry.backoff(attempt))
+                        .min(self.retry.max_delay),
+                ),
+                Ok(_) => None,
+                // Anything that went wrong on the wire (refused, reset, timed out, cut body)
+                // is retried; a request we could not build, or a certificate we do not
+                // trust, would fail the same way again.
+                Err(error) if !error.is_builder() && !is_certificate_error(error) => {
+                    Some(self.retry.backoff(attempt))
+                }
+                Err(_) => None,
+            };
+            let out_of_time =
+                started.elapsed() + retry_in.unwrap_or_default() > self.retry.deadline;
+            match (retry_in, result) {
+                (Some(delay), _) if attempt < self.retry.attempts && !out_of_time => {
                     tokio::time::sleep(delay).await;
                 }
-                Err(error) => {
-                    if last || !(error.is_connect() || error.is_timeout() || error.is_request()) {
-                        return Err(RegistryError::Unreachable {
-                            registry: self.display.clone(),
-                            message: error_chain(&error),
-                        });
-                    }
-                    tokio::time::sleep(backoff).await;
+                (_, Ok(answer)) => return Ok(answer),
+                (_, Err(error)) => {
+                    return Err(RegistryError::Unreachable {
+                        registry: self.display.clone(),
+                        message: error_chain(&error),
+                    })
                 }
             }
         }
@@ -368,29 +438,73 @@ impl RegistryClient {
 
     /// `GET /v2/`: checks that the registry answers and accepts the credentials.
     pub async fn check(&self) -> Result<(), RegistryError> {
-        let response = self
+        let answer = self
             .send(Method::GET, api_root_url(&self.base), None)
             .await?;
-        let status = response.status();
-        let challenge = response
-            .headers()
-            .get(header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        match status {
+        match answer.status {
             s if s.is_success() => Ok(()),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                Err(self.refused("access its API".into(), status, challenge.as_deref()))
-            }
-            _ => {
-                let body = response.bytes().await.unwrap_or_default();
-                Err(RegistryError::Unexpected {
-                    registry: self.display.clone(),
-                    action: "GET /v2/ (is this a registry?)".into(),
-                    status,
-                    detail: error_detail(&body),
-                })
-            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.refused(
+                "access its API".into(),
+                answer.status,
+                answer.header(header::WWW_AUTHENTICATE),
+            )),
+            status => Err(RegistryError::Unexpected {
+                registry: self.display.clone(),
+                action: "GET /v2/ (is this a registry?)".into(),
+                status,
+                detail: error_detail(&answer.body),
+            }),
+        }
+    }
+
+    fn unexpected(&self, action: String, answer: &Answer) -> RegistryError {
+        match answer.status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => self.refused(
+                action,
+                answer.status,
+                answer.header(header::WWW_AUTHENTICATE),
+            ),
+            status => RegistryError::Unexpected {
+                registry: self.display.clone(),
+                action,
+                status,
+                detail: error_detail(&answer.body),
+            },
+        }
+    }
+
+    /// `GET /v2/<name>/manifests/<reference>` with every manifest type accepted. `None` on 404.
+    pub async fn get_manifest(
+        &self,
+        repository: &RepositoryName,
+        reference: &str,
+    ) -> Result<Option<bytes::Bytes>, RegistryError> {
+        let url = manifest_url(&self.base, repository, reference);
+        let answer = self.send(Method::GET, url, Some(MANIFEST_ACCEPT)).await?;
+        match answer.status {
+            StatusCode::OK => Ok(Some(answer.body)),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.unexpected(
+                format!("read manifest `{reference}` of `{repository}`"),
+                &answer,
+            )),
+        }
+    }
+
+    /// `HEAD /v2/<name>/blobs/<digest>`: whether the blob can be pulled.
+    pub async fn blob_exists(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let mut url = self.base.clone();
+        let prefix = self.base.path().trim_end_matches('/');
+        url.set_path(&format!("{prefix}/v2/{repository}/blobs/{digest}"));
+        let answer = self.send(Method::HEAD, url, None).await?;
+        match answer.status {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.unexpected(format!("check blob `{digest}` of `{repository}`"), &answer)),
         }
     }
 
@@ -401,16 +515,10 @@ impl RegistryClient {
         digest: &Digest,
     ) -> Result<Deleted, RegistryError> {
         let url = manifest_url(&self.base, repository, digest.as_str());
-        let response = self
+        let answer = self
             .send(Method::DELETE, url, Some(MANIFEST_ACCEPT))
             .await?;
-        let status = response.status();
-        let challenge = response
-            .headers()
-            .get(header::WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        match status {
+        match answer.status {
             StatusCode::ACCEPTED | StatusCode::OK | StatusCode::NO_CONTENT => Ok(Deleted::Now),
             StatusCode::NOT_FOUND => Ok(Deleted::AlreadyGone),
             StatusCode::METHOD_NOT_ALLOWED => Err(RegistryError::DeletionDisabled {
@@ -418,18 +526,15 @@ impl RegistryClient {
             }),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.refused(
                 format!("delete manifests in `{repository}`"),
-                status,
-                challenge.as_deref(),
+                answer.status,
+                answer.header(header::WWW_AUTHENTICATE),
             )),
-            _ => {
-                let body = response.bytes().await.unwrap_or_default();
-                Err(RegistryError::Unexpected {
-                    registry: self.display.clone(),
-                    action: format!("DELETE of `{digest}` in `{repository}`"),
-                    status,
-                    detail: error_detail(&body),
-                })
-            }
+            status => Err(RegistryError::Unexpected {
+                registry: self.display.clone(),
+                action: format!("DELETE of `{digest}` in `{repository}`"),
+                status,
+                detail: error_detail(&answer.body),
+            }),
         }
     }
 }
@@ -491,7 +596,56 @@ mod tests {
             attempts: 3,
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(20),
+            deadline: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(5),
         }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO),
+            "past"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..50 {
+            let first = policy.backoff(1);
+            assert!(
+                first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
+                "{first:?}"
+            );
+            let third = policy.backoff(3);
+            assert!(
+                third >= Duration::from_millis(200) && third <= Duration::from_millis(400),
+                "{third:?}"
+            );
+            assert!(policy.backoff(30) <= Duration::from_secs(1));
+        }
+        assert!(
+            is_transient(StatusCode::BAD_GATEWAY) && is_transient(StatusCode::TOO_MANY_REQUESTS)
+        );
+        assert!(!is_transient(StatusCode::NOT_IMPLEMENTED) && !is_transient(StatusCode::NOT_FOUND));
     }
 
     fn client(server: &MockServer, user: Option<&str>) -> RegistryClient {

@@ -14,13 +14,19 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod settings;
+pub mod verify;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chrono::Utc;
 
+use crate::apply::Applied;
 use crate::discover::filesystem::FilesystemStorage;
 use crate::discover::storage::{self, LayoutError};
 use crate::distribution::Distribution;
 use crate::http::{RegistryClient, RegistryError};
+use crate::model::{Action, RepositoryName, Tag};
 use crate::report::{summarize, RunContext, Summary};
 use crate::settings::{Settings, StorageLocation};
 
@@ -86,10 +92,52 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
     .await?;
     let plan = plan::plan(&inventory, &settings.policy, Utc::now());
 
-    let applied = if settings.dry_run {
-        None
-    } else {
-        Some(apply::apply(&plan, &inventory, &provider, settings.concurrency).await)
+    let deletions = plan.deletion_count();
+    let applied = match settings.max_delete {
+        _ if settings.dry_run => None,
+        Some(max) if deletions > max => Some(Applied::refused(
+            &plan,
+            format!(
+                "refusing to delete {deletions} manifests: more than REGSWEEP_MAX_DELETE={max}; \
+                 review the plan (DRY_RUN=true) and raise the limit"
+            ),
+        )),
+        _ => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let watcher = tokio::spawn(stop_on_signal(stop.clone()));
+            let applied =
+                apply::apply(&plan, &inventory, &provider, settings.concurrency, &stop).await;
+            watcher.abort();
+            Some(applied)
+        }
+    };
+
+    // Verification: after deleting, every kept tag must still be fully pullable.
+    let verification = match &applied {
+        Some(applied) if settings.verify && applied.fatal.is_none() => {
+            let kept_tags: Vec<(RepositoryName, Tag)> = plan
+                .repositories
+                .iter()
+                .filter_map(|r| {
+                    inventory
+                        .repositories
+                        .iter()
+                        .find(|i| i.name == r.name)
+                        .map(|i| (r, i))
+                })
+                .flat_map(|(r, i)| {
+                    i.manifests
+                        .iter()
+                        .zip(&r.decisions)
+                        .filter(|(_, d)| d.action == Action::Keep)
+                        .flat_map(move |(m, _)| {
+                            m.tags.iter().map(move |t| (r.name.clone(), t.clone()))
+                        })
+                })
+                .collect();
+            Some(verify::verify(&client, kept_tags, settings.concurrency).await)
+        }
+        _ => None,
     };
 
     let storage_text = settings.storage.describe();
@@ -99,24 +147,56 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
         dry_run: settings.dry_run,
         registry_config: &settings.registry_config,
     };
-    let summary = summarize(
+    let mut summary = summarize(
         &inventory,
         &plan,
         &settings.policy,
         applied.as_ref(),
         &context,
     );
+    summary.verification = verification;
     let totals = &summary.totals;
+    let verification_failed = summary
+        .verification
+        .as_ref()
+        .is_some_and(|v| !v.failures.is_empty());
     let status = if summary.fatal.is_some() && totals.deleted == 0 {
         ExitStatus::FailedBeforeDeleting
     } else if summary.fatal.is_some()
         || totals.failed > 0
         || totals.not_attempted > 0
         || totals.incomplete_repositories > 0
+        || verification_failed
     {
         ExitStatus::Incomplete
     } else {
         ExitStatus::Done
     };
     Ok(Outcome { summary, status })
+}
+
+/// Sets `stop` on SIGINT or SIGTERM, so that apply finishes what is in flight and stops.
+async fn stop_on_signal(stop: Arc<AtomicBool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    eprintln!("regsweep: stopping: letting deletions in flight finish, starting no more");
 }

@@ -57,7 +57,7 @@ pub struct ParsedManifest {
     pub config: Option<BlobReference>,
     /// The config's media type.
     pub config_media_type: Option<String>,
-    /// Layers (or artifact blobs).
+    /// Layers (or artifact blobs) stored in the registry (foreign layers with `urls` left out).
     pub layers: Vec<BlobReference>,
     /// Index entries.
     pub children: Vec<ChildReference>,
@@ -79,6 +79,9 @@ struct RawDescriptor {
     size: Option<u64>,
     #[serde(default)]
     platform: Option<RawPlatform>,
+    /// Foreign layers (Windows base layers) live at these URLs, not in the registry.
+    #[serde(default)]
+    urls: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -216,7 +219,15 @@ pub fn parse_manifest(
         let config_media_type = raw.config.as_ref().and_then(|c| c.media_type.clone());
         let mut layers = Vec::new();
         for descriptor in raw.layers.iter().chain(raw.blobs.iter()).flatten() {
-            layers.push(blob_of(descriptor)?);
+            let blob = blob_of(descriptor)?;
+            if descriptor
+                .urls
+                .as_ref()
+                .is_some_and(|urls| !urls.is_empty())
+            {
+                continue; // not stored in the registry: nothing to verify or reclaim
+            }
+            layers.push(blob);
         }
         let is_artifact = raw.artifact_type.is_some()
             || config_media_type

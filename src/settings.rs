@@ -75,8 +75,22 @@ pub struct Settings {
     pub output: OutputFormat,
     /// The registry's config file path, for the garbage-collection advice.
     pub registry_config: String,
-    /// Retries of transient HTTP failures.
+    /// Retries of transient HTTP failures, and per-attempt time limit.
     pub retry: RetryPolicy,
+    /// Verify kept tags after a real run.
+    pub verify: bool,
+    /// Refuse plans deleting more than this many manifests.
+    pub max_delete: Option<usize>,
+}
+
+/// Whether a URL's host is this machine (`localhost`, 127.0.0.0/8, `::1`).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn error(input: &'static str, flag: &'static str, problem: impl Into<String>) -> SettingsError {
@@ -352,6 +366,81 @@ impl Settings {
             }
         };
 
+        let allow_insecure_http = boolean(
+            &cli.allow_insecure_http,
+            env::ALLOW_INSECURE_HTTP,
+            "allow-insecure-http",
+        )?;
+        if credentials.is_some()
+            && registry_url.scheme() == "http"
+            && !is_loopback(&registry_url)
+            && !allow_insecure_http
+        {
+            return Err(error(
+                env::REGISTRY_URL,
+                "registry-url",
+                format!(
+                    "credentials would be sent unencrypted to `{}` over plain http; use \
+                     https, or set {}=true if the network is trusted",
+                    registry_url.host_str().unwrap_or_default(),
+                    env::ALLOW_INSECURE_HTTP
+                ),
+            ));
+        }
+        let verify = boolean(&cli.verify, env::VERIFY, "verify")?;
+        let max_delete = match cli
+            .max_delete
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(text) => Some(text.parse::<usize>().map_err(|_| {
+                error(
+                    env::MAX_DELETE,
+                    "max-delete",
+                    format!("`{text}` is not a whole number of 0 or more"),
+                )
+            })?),
+        };
+        let attempt_timeout = parse_duration(&cli.http_timeout)
+            .ok()
+            .and_then(|d| d.to_std().ok())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                error(
+                    env::HTTP_TIMEOUT,
+                    "http-timeout",
+                    format!(
+                        "`{}` is not a duration above zero like `30s`",
+                        cli.http_timeout
+                    ),
+                )
+            })?;
+        let base_delay = parse_duration(&cli.retry_delay)
+            .ok()
+            .and_then(|d| d.to_std().ok())
+            .ok_or_else(|| {
+                error(
+                    env::RETRY_DELAY,
+                    "retry-delay",
+                    format!("`{}` is not a duration like `500ms`", cli.retry_delay),
+                )
+            })?;
+        let attempts = cli
+            .http_attempts
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=20).contains(n))
+            .ok_or_else(|| {
+                error(
+                    env::HTTP_ATTEMPTS,
+                    "http-attempts",
+                    format!("`{}` is not a number from 1 to 20", cli.http_attempts),
+                )
+            })?;
+
         Ok(Settings {
             registry_url,
             credentials,
@@ -370,7 +459,14 @@ impl Settings {
             concurrency,
             output,
             registry_config: cli.registry_config.clone(),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy {
+                attempts,
+                base_delay,
+                attempt_timeout,
+                ..RetryPolicy::default()
+            },
+            verify,
+            max_delete,
         })
     }
 }
@@ -498,7 +594,7 @@ mod tests {
 
     #[test]
     fn password_may_contain_colons_and_never_shows_in_errors_or_debug() {
-        let s = settings(&["--registry-url", "http://r", "--registry-auth", "u:pa:ss"]).unwrap();
+        let s = settings(&["--registry-url", "https://r", "--registry-auth", "u:pa:ss"]).unwrap();
         assert_eq!(
             s.credentials.as_ref().unwrap().password.expose_secret(),
             "pa:ss"
@@ -512,6 +608,73 @@ mod tests {
         ])
         .unwrap_err();
         assert!(!error.to_string().contains("secretvalue"));
+    }
+
+    #[test]
+    fn credentials_over_plain_http_only_to_loopback_unless_allowed() {
+        let remote = [
+            "--registry-url",
+            "http://registry.example.com",
+            "--registry-auth",
+            "u:p",
+        ];
+        let error = settings(&remote).unwrap_err();
+        assert_eq!(error.input, "REGISTRY_URL");
+        assert!(
+            error.problem.contains("REGSWEEP_ALLOW_INSECURE_HTTP"),
+            "{error}"
+        );
+        let mut allowed = remote.to_vec();
+        allowed.extend(["--allow-insecure-http", "true"]);
+        assert!(settings(&allowed).is_ok());
+        for local in [
+            "http://127.0.0.1:5000",
+            "http://localhost:5000",
+            "http://[::1]:5000",
+            "https://registry.example.com",
+        ] {
+            assert!(
+                settings(&["--registry-url", local, "--registry-auth", "u:p"]).is_ok(),
+                "{local}"
+            );
+        }
+        assert!(
+            settings(&["--registry-url", "http://registry.example.com"]).is_ok(),
+            "no credentials"
+        );
+    }
+
+    #[test]
+    fn limits_and_http_tuning() {
+        let s = settings(&[
+            "--registry-url",
+            "http://r",
+            "--max-delete",
+            "50",
+            "--http-timeout",
+            "5s",
+            "--retry-delay",
+            "10ms",
+            "--http-attempts",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(s.max_delete, Some(50));
+        assert_eq!(s.retry.attempt_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(s.retry.base_delay, std::time::Duration::from_millis(10));
+        assert_eq!(s.retry.attempts, 2);
+        assert!(s.verify);
+        for (args, input) in [
+            (["--max-delete", "-1"], "REGSWEEP_MAX_DELETE"),
+            (["--http-timeout", "0s"], "REGSWEEP_HTTP_TIMEOUT"),
+            (["--http-attempts", "0"], "REGSWEEP_HTTP_ATTEMPTS"),
+            (["--retry-delay", "later"], "REGSWEEP_RETRY_DELAY"),
+            (["--verify", "sometimes"], "REGSWEEP_VERIFY"),
+        ] {
+            let mut all = vec!["--registry-url", "http://r"];
+            all.extend(args);
+            assert_eq!(settings(&all).unwrap_err().input, input);
+        }
     }
 
     #[test]

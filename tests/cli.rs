@@ -245,7 +245,14 @@ fn unreachable_registry_fails_with_exit_1_and_says_so() {
         .port();
     let url = format!("http://127.0.0.1:{port}");
     let dir = storage.path().display().to_string();
-    let run = regsweep(&[("REGISTRY_URL", &url), ("REGISTRY_DIR", &dir)], &[]);
+    let run = regsweep(
+        &[
+            ("REGISTRY_URL", &url),
+            ("REGISTRY_DIR", &dir),
+            ("REGSWEEP_RETRY_DELAY", "10ms"),
+        ],
+        &[],
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr

@@ -8,7 +8,7 @@
 //! Fails closed: whatever cannot be read or understood becomes a problem of its repository, and
 //! the planner deletes nothing in a repository with problems. Reads only; never deletes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
@@ -228,6 +228,62 @@ async fn read_revisions<S: StorageDriver>(
         }
     }
     revisions
+}
+
+/// Manifests a repository holds now that are not in `known`: revision folders whose digest is
+/// unknown and whose `link` exists (the registry leaves the folder when it deletes a revision).
+pub async fn new_revisions<S: StorageDriver>(
+    driver: &S,
+    name: &RepositoryName,
+    known: &HashSet<Digest>,
+    concurrency: usize,
+) -> Result<Vec<Digest>, String> {
+    let revisions_path = format!("{}/_manifests/revisions/sha256", repository_path(name));
+    let entries = match driver.list(&revisions_path).await {
+        Ok(entries) => entries,
+        Err(StorageError::NotFound { .. }) => return Ok(Vec::new()),
+        Err(error) => return Err(error.to_string()),
+    };
+    let unknown = entries.into_iter().filter(|e| {
+        e.is_folder
+            && format!("sha256:{}", e.name)
+                .parse::<Digest>()
+                .is_ok_and(|d| !known.contains(&d))
+    });
+    let results: Vec<Result<Option<Digest>, String>> = stream::iter(unknown.map(|entry| {
+        let path = format!("{revisions_path}/{}/link", entry.name);
+        async move {
+            match driver.read(&path).await {
+                Ok(bytes) => parse_link(&bytes)
+                    .map(Some)
+                    .map_err(|e| format!("`{path}`: {e}")),
+                Err(StorageError::NotFound { .. }) => Ok(None),
+                Err(error) => Err(error.to_string()),
+            }
+        }
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .collect()
+    .await;
+    results.into_iter().filter_map(Result::transpose).collect()
+}
+
+/// The manifests that manifest `digest` lists (empty unless it is an index).
+pub async fn read_children<S: StorageDriver>(
+    driver: &S,
+    digest: &Digest,
+) -> Result<Vec<Digest>, String> {
+    let bytes = driver
+        .read(&blob_path(digest))
+        .await
+        .map_err(|e| format!("manifest `{digest}`: {e}"))?;
+    if !digest.matches(&bytes) {
+        return Err(format!(
+            "manifest `{digest}`: content does not match its digest"
+        ));
+    }
+    let parsed = parse_manifest(&bytes, None).map_err(|e| format!("manifest `{digest}`: {e}"))?;
+    Ok(parsed.children.into_iter().map(|c| c.digest).collect())
 }
 
 /// Reads one manifest (and its config) from the blob store.

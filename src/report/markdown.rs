@@ -32,6 +32,12 @@ fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
         Some(DeletionOutcome::SkippedRaced { tags }) => {
             format!("skipped: `{}` pushed during the run", tags.join(","))
         }
+        Some(DeletionOutcome::SkippedReferenced { index }) => {
+            format!(
+                "skipped: listed by index `{}` pushed during the run",
+                index.short()
+            )
+        }
         Some(DeletionOutcome::Failed { error }) => format!("**failed**: {}", escape(error)),
         Some(DeletionOutcome::NotAttempted) | None => "not deleted: the run stopped".into(),
     }
@@ -133,6 +139,21 @@ pub fn render(summary: &Summary) -> String {
     );
     if let Some(fatal) = &summary.fatal {
         let _ = writeln!(out, "> [!CAUTION]\n> Stopped: {}\n", escape(fatal));
+    }
+    if let Some(verification) = summary
+        .verification
+        .as_ref()
+        .filter(|v| !v.failures.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> Verification failed: {} problems with kept tags after the run.\n",
+            verification.failures.len()
+        );
+        for failure in &verification.failures {
+            let _ = writeln!(out, "- BROKEN {}", escape(failure));
+        }
+        out.push('\n');
     }
     if totals.failed > 0 || totals.skipped > 0 || totals.incomplete_repositories > 0 {
         let _ = writeln!(

@@ -40,6 +40,8 @@ pub struct Summary {
     pub garbage_collection: Option<GarbageCollectionAdvice>,
     /// The error that stopped the run, if one did.
     pub fatal: Option<String>,
+    /// After a real run: whether every kept tag is still fully pullable.
+    pub verification: Option<crate::verify::Verification>,
 }
 
 /// The policy, as the user gave it.
@@ -120,7 +122,8 @@ pub struct Totals {
     pub deleted: usize,
     /// Deletions that failed.
     pub failed: usize,
-    /// Deletions skipped because a tag was pushed during the run.
+    /// Deletions skipped because a push during the run made them wrong (a new tag, or a new
+    /// index listing the manifest).
     pub skipped: usize,
     /// Deletions not attempted because the run stopped.
     pub not_attempted: usize,
@@ -239,7 +242,10 @@ pub fn summarize(
                             totals.failed += 1;
                             false
                         }
-                        Some(DeletionOutcome::SkippedRaced { .. }) => {
+                        Some(
+                            DeletionOutcome::SkippedRaced { .. }
+                            | DeletionOutcome::SkippedReferenced { .. },
+                        ) => {
                             totals.skipped += 1;
                             false
                         }
@@ -329,6 +335,7 @@ pub fn summarize(
         totals,
         garbage_collection,
         fatal: applied.and_then(|a| a.fatal.clone()),
+        verification: None,
     }
 }
 

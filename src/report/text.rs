@@ -124,6 +124,13 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
             "[skipped]".into(),
             Some(format!("tag `{}` pushed during the run", tags.join("`, `"))),
         ),
+        Some(DeletionOutcome::SkippedReferenced { index }) => (
+            "[skipped]".into(),
+            Some(format!(
+                "listed by index {} pushed during the run",
+                index.short()
+            )),
+        ),
         Some(DeletionOutcome::Failed { error }) => ("[failed]".into(), Some(error.clone())),
         Some(DeletionOutcome::NotAttempted) | None => {
             ("[not deleted]".into(), Some("the run stopped first".into()))
@@ -327,7 +334,7 @@ fn render_totals(out: &mut String, summary: &Summary) {
         if totals.skipped > 0 {
             let _ = writeln!(
                 out,
-                "  skipped:      {} (a tag was pushed onto them during the run)",
+                "  skipped:      {} (a push during the run tagged or referenced them)",
                 totals.skipped
             );
         }
@@ -365,6 +372,24 @@ fn render_totals(out: &mut String, summary: &Summary) {
     }
     if let Some(fatal) = &summary.fatal {
         let _ = writeln!(out, "\nStopped: {fatal}");
+    }
+    if let Some(verification) = &summary.verification {
+        if verification.failures.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nVerified: all {} kept tags are fully pullable (manifests, children, configs, layers).",
+                verification.checked_tags
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "\nVERIFICATION FAILED: {} problems with kept tags after the run:",
+                verification.failures.len()
+            );
+            for failure in &verification.failures {
+                let _ = writeln!(out, "  BROKEN {failure}");
+            }
+        }
     }
     if let Some(gc) = &summary.garbage_collection {
         let when = if summary.dry_run {
