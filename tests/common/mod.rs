@@ -3,6 +3,7 @@
 //! and runs the `regsweep` binary. Shared by the integration tests and `examples/demo.rs`.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod scenario;
 
 use std::io::Read as _;
@@ -638,8 +639,9 @@ pub fn regsweep_binary() -> PathBuf {
     profile_dir.join("regsweep")
 }
 
-/// Runs regsweep with exactly these environment variables (plus PATH) and arguments.
-pub fn regsweep(env: &[(&str, &str)], args: &[&str]) -> Run {
+/// Starts regsweep with exactly these environment variables (plus PATH) and arguments, its
+/// output piped; `finish` collects it.
+pub fn spawn_regsweep(env: &[(&str, &str)], args: &[&str]) -> Child {
     let mut command = Command::new(regsweep_binary());
     command
         .env_clear()
@@ -647,24 +649,32 @@ pub fn regsweep(env: &[(&str, &str)], args: &[&str]) -> Run {
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("the regsweep binary runs");
+        .expect("the regsweep binary runs")
+}
+
+/// Runs regsweep with exactly these environment variables (plus PATH) and arguments.
+pub fn regsweep(env: &[(&str, &str)], args: &[&str]) -> Run {
+    finish(spawn_regsweep(env, args))
+}
+
+/// Waits for a spawned regsweep and collects its output.
+pub fn finish(mut child: Child) -> Run {
     let mut stdout = String::new();
-    let mut stderr = String::new();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
+    let mut out = child.stdout.take().expect("stdout is piped");
+    let mut err = child.stderr.take().expect("stderr is piped");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
-        err.read_to_string(&mut text).unwrap();
+        let _ = err.read_to_string(&mut text);
         text
     });
-    out.read_to_string(&mut stdout).unwrap();
-    stderr.push_str(&reader.join().unwrap());
+    let _ = out.read_to_string(&mut stdout);
+    let stderr = reader.join().unwrap();
     let status = child.wait().unwrap();
     Run {
         code: status.code().unwrap_or(-1),
@@ -692,12 +702,18 @@ impl TestRegistry {
 
     /// Runs regsweep against this registry with extra environment variables.
     pub fn sweep(&self, extra: &[(&str, &str)]) -> Run {
+        finish(self.spawn_sweep(extra))
+    }
+
+    /// Starts regsweep against this registry with extra environment variables (which
+    /// override the defaults, `REGISTRY_URL` included: point it at a proxy).
+    pub fn spawn_sweep(&self, extra: &[(&str, &str)]) -> Child {
         let base = self.env();
         let mut env: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
         for (key, value) in extra {
             env.retain(|(k, _)| k != key);
             env.push((key, value));
         }
-        regsweep(&env, &[])
+        spawn_regsweep(&env, &[])
     }
 }

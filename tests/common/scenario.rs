@@ -178,3 +178,69 @@ pub fn push_history(registry: &TestRegistry) -> History {
 
     history
 }
+
+/// A longer history for interruption tests: in each of `repositories` repositories, `rounds`
+/// releases of a two-platform image, each re-pointing `latest` and signed.
+pub struct Churn {
+    /// What a complete run must leave.
+    pub history: History,
+    /// Every index pushed: (repository, index, its children).
+    pub indexes: Vec<(String, Digest, Vec<Digest>)>,
+}
+
+/// Pushes the churn history; the newest release of each repository stays.
+pub fn push_churn(registry: &TestRegistry, repositories: usize, rounds: usize) -> Churn {
+    let mut churn = Churn {
+        history: History::default(),
+        indexes: Vec::new(),
+    };
+    for r in 0..repositories {
+        let repository = format!("churn/r{r}");
+        let repo = repository.as_str();
+        for round in 0..rounds {
+            let age = (rounds - round) as i64;
+            let amd64 = registry.push_image(
+                repo,
+                None,
+                &Image::new(&format!("{repo} {round} amd64"), age),
+            );
+            let arm64 = registry.push_image(
+                repo,
+                None,
+                &Image::new(&format!("{repo} {round} arm64"), age).arch("arm64", Some("v8")),
+            );
+            let index = registry.push_index(
+                repo,
+                Some("latest"),
+                &[
+                    (&amd64, Some(("amd64", None))),
+                    (&arm64, Some(("arm64", Some("v8")))),
+                ],
+                false,
+            );
+            let signature = registry.push_signature(repo, &index.digest);
+            churn.indexes.push((
+                repo.to_string(),
+                index.digest.clone(),
+                vec![amd64.digest.clone(), arm64.digest.clone()],
+            ));
+            if round + 1 == rounds {
+                churn.history.keep(repo, "latest");
+                churn
+                    .history
+                    .keep(repo, &format!("sha256-{}.sig", index.digest.hex()));
+                churn.history.keep_untagged(repo, &amd64);
+                churn.history.keep_untagged(repo, &arm64);
+            } else {
+                for pushed in [&amd64, &arm64, &index, &signature] {
+                    churn.history.delete(repo, pushed);
+                }
+                churn.history.deleted_tags.push((
+                    repo.to_string(),
+                    format!("sha256-{}.sig", index.digest.hex()),
+                ));
+            }
+        }
+    }
+    churn
+}

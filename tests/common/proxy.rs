@@ -1,0 +1,372 @@
+//! A fault-injecting HTTP proxy for tests, between regsweep and the real registry. It forwards
+//! every request, except that rules (by method and path, a number of times or a seeded
+//! fraction of requests) make it answer 5xx or 429, drop the connection, or stall. It can slow
+//! DELETEs down and pause at the first DELETE until the test says go, so that a test can push
+//! to the registry "during the run". Listens on 127.0.0.1 only; every loop is bounded by the
+//! connections the client makes.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What to do instead of forwarding.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status (500, 502, 503…).
+    Status(u16),
+    /// Answer 429 with `Retry-After: <seconds>`.
+    TooManyRequests(u64),
+    /// Close the connection without answering.
+    Drop,
+    /// Hold the connection this long, then close it without answering.
+    Stall(Duration),
+}
+
+/// When to inject a fault.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Only requests with this method (`DELETE`), or any.
+    pub method: Option<String>,
+    /// Only requests whose path contains this, or any.
+    pub path_contains: Option<String>,
+    /// The fault.
+    pub fault: Fault,
+    /// How many more times it applies (`None`: always, within `fraction`).
+    pub times: Option<usize>,
+    /// The fraction of matching requests it applies to (1.0: all).
+    pub fraction: f64,
+}
+
+impl Rule {
+    /// A rule for every request, always.
+    pub fn always(fault: Fault) -> Rule {
+        Rule {
+            method: None,
+            path_contains: None,
+            fault,
+            times: None,
+            fraction: 1.0,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    rules: Vec<Rule>,
+    rng: u64,
+    counts: HashMap<String, usize>,
+    faults_injected: usize,
+}
+
+/// The proxy; stops accepting when dropped.
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    delete_delay: Arc<Mutex<Duration>>,
+    pause: Arc<Mutex<Option<(Sender<()>, Receiver<()>)>>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl FaultProxy {
+    /// A proxy in front of `upstream` (plain http), with a seed for the fraction rules.
+    pub fn start(upstream: &str, seed: u64) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State {
+            rng: seed.max(1),
+            ..State::default()
+        }));
+        let delete_delay = Arc::new(Mutex::new(Duration::ZERO));
+        let pause: Arc<Mutex<Option<(Sender<()>, Receiver<()>)>>> = Arc::new(Mutex::new(None));
+        let closed = Arc::new(AtomicBool::new(false));
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let upstream = upstream.trim_end_matches('/').to_string();
+        {
+            let (state, delete_delay, pause, closed) = (
+                state.clone(),
+                delete_delay.clone(),
+                pause.clone(),
+                closed.clone(),
+            );
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if closed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (state, delete_delay, pause, client, upstream) = (
+                        state.clone(),
+                        delete_delay.clone(),
+                        pause.clone(),
+                        client.clone(),
+                        upstream.clone(),
+                    );
+                    std::thread::spawn(move || {
+                        let _ = serve(stream, &state, &delete_delay, &pause, &client, &upstream);
+                    });
+                }
+            });
+        }
+        FaultProxy {
+            url,
+            state,
+            delete_delay,
+            pause,
+            closed,
+        }
+    }
+
+    /// Adds a fault rule.
+    pub fn add_rule(&self, rule: Rule) {
+        self.state.lock().unwrap().rules.push(rule);
+    }
+
+    /// Removes every rule.
+    pub fn clear_rules(&self) {
+        self.state.lock().unwrap().rules.clear();
+    }
+
+    /// Sleeps this long before forwarding each DELETE.
+    pub fn slow_deletes(&self, delay: Duration) {
+        *self.delete_delay.lock().unwrap() = delay;
+    }
+
+    /// Holds the first DELETE that arrives until `release` is called; returns a receiver that
+    /// gets a message when it arrives.
+    pub fn pause_at_first_delete(&self) -> PauseHandle {
+        let (arrived_tx, arrived_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel();
+        *self.pause.lock().unwrap() = Some((arrived_tx, go_rx));
+        PauseHandle {
+            arrived: arrived_rx,
+            go: go_tx,
+        }
+    }
+
+    /// Requests seen, by method.
+    pub fn count(&self, method: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .counts
+            .get(method)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Faults injected so far.
+    pub fn faults_injected(&self) -> usize {
+        self.state.lock().unwrap().faults_injected
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees `closed`.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+/// The test's side of a pause at the first DELETE.
+pub struct PauseHandle {
+    arrived: Receiver<()>,
+    go: Sender<()>,
+}
+
+impl PauseHandle {
+    /// Waits (at most 60 s) for the first DELETE to arrive.
+    pub fn wait_for_first_delete(&self) {
+        self.arrived
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no DELETE reached the proxy within 60 s");
+    }
+
+    /// Lets the held DELETE (and all later ones) through.
+    pub fn release(self) {
+        let _ = self.go.send(());
+    }
+}
+
+fn next_random(state: &mut State) -> f64 {
+    // xorshift64: deterministic for a seed, good enough to pick requests.
+    let mut x = state.rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    state.rng = x;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn pick_fault(state: &mut State, method: &str, path: &str) -> Option<Fault> {
+    *state.counts.entry(method.to_string()).or_default() += 1;
+    for i in 0..state.rules.len() {
+        let rule = &state.rules[i];
+        let matches = rule.method.as_deref().is_none_or(|m| m == method)
+            && rule
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
+            && rule.times != Some(0);
+        if !matches {
+            continue;
+        }
+        let fraction = rule.fraction;
+        if fraction < 1.0 && next_random(state) >= fraction {
+            continue;
+        }
+        let rule = &mut state.rules[i];
+        if let Some(times) = rule.times.as_mut() {
+            *times -= 1;
+        }
+        state.faults_injected += 1;
+        return Some(state.rules[i].fault.clone());
+    }
+    None
+}
+
+fn serve(
+    stream: TcpStream,
+    state: &Mutex<State>,
+    delete_delay: &Mutex<Duration>,
+    pause: &Mutex<Option<(Sender<()>, Receiver<()>)>>,
+    client: &reqwest::blocking::Client,
+    upstream: &str,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    // One request per connection: the answer says `Connection: close`.
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line)? == 0 {
+        return Ok(());
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let target = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    let mut content_length = 0usize;
+    for _ in 0..200 {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        if let Some((name, value)) = line.trim_end().split_once(':') {
+            let (name, value) = (name.trim().to_string(), value.trim().to_string());
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.parse().unwrap_or(0);
+            }
+            headers.push((name, value));
+        }
+    }
+    let mut body = vec![0u8; content_length];
+    reader.read_exact(&mut body)?;
+
+    let fault = pick_fault(&mut state.lock().unwrap(), &method, &target);
+    match fault {
+        Some(Fault::Drop) => return Ok(()),
+        Some(Fault::Stall(duration)) => {
+            std::thread::sleep(duration);
+            return Ok(());
+        }
+        Some(Fault::Status(status)) => {
+            let body = br#"{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}"#;
+            return write_answer(
+                &mut writer,
+                status,
+                &[("content-type".into(), "application/json".into())],
+                body,
+                None,
+            );
+        }
+        Some(Fault::TooManyRequests(seconds)) => {
+            return write_answer(
+                &mut writer,
+                429,
+                &[("retry-after".into(), seconds.to_string())],
+                b"",
+                None,
+            );
+        }
+        None => {}
+    }
+    if method == "DELETE" {
+        let held = pause.lock().unwrap().take();
+        if let Some((arrived, go)) = held {
+            let _ = arrived.send(());
+            let _ = go.recv_timeout(Duration::from_secs(60));
+        }
+        let delay = *delete_delay.lock().unwrap();
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+    }
+
+    let mut request = client.request(method.parse().unwrap(), format!("{upstream}{target}"));
+    for (name, value) in &headers {
+        let lower = name.to_ascii_lowercase();
+        if !matches!(
+            lower.as_str(),
+            "host" | "connection" | "content-length" | "transfer-encoding"
+        ) {
+            request = request.header(name, value);
+        }
+    }
+    let response = match request.body(body).send() {
+        Ok(response) => response,
+        Err(_) => return write_answer(&mut writer, 502, &[], b"upstream unreachable", None),
+    };
+    let status = response.status().as_u16();
+    let upstream_length = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let forwarded: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "connection" | "content-length" | "transfer-encoding"
+            )
+        })
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    let body = response.bytes().unwrap_or_default();
+    let head_length = (method == "HEAD").then_some(upstream_length).flatten();
+    write_answer(&mut writer, status, &forwarded, &body, head_length)
+}
+
+fn write_answer(
+    writer: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    head_length: Option<String>,
+) -> std::io::Result<()> {
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Unknown");
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let length = head_length.unwrap_or_else(|| body.len().to_string());
+    head.push_str(&format!(
+        "content-length: {length}\r\nconnection: close\r\n\r\n"
+    ));
+    writer.write_all(head.as_bytes())?;
+    writer.write_all(body)?;
+    writer.flush()
+}
