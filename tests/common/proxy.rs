@@ -62,13 +62,16 @@ struct State {
     faults_injected: usize,
 }
 
+/// The first DELETE's hold: "arrived" to the test, "go" from it.
+type PauseSlot = Arc<Mutex<Option<(Sender<()>, Receiver<()>)>>>;
+
 /// The proxy; stops accepting when dropped.
 pub struct FaultProxy {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     state: Arc<Mutex<State>>,
     delete_delay: Arc<Mutex<Duration>>,
-    pause: Arc<Mutex<Option<(Sender<()>, Receiver<()>)>>>,
+    pause: PauseSlot,
     closed: Arc<AtomicBool>,
 }
 
@@ -82,7 +85,7 @@ impl FaultProxy {
             ..State::default()
         }));
         let delete_delay = Arc::new(Mutex::new(Duration::ZERO));
-        let pause: Arc<Mutex<Option<(Sender<()>, Receiver<()>)>>> = Arc::new(Mutex::new(None));
+        let pause: PauseSlot = Arc::new(Mutex::new(None));
         let closed = Arc::new(AtomicBool::new(false));
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
