@@ -297,6 +297,7 @@ pub async fn apply<P: Provider>(
                             }
                         }
                     };
+                    tracing::debug!(repository = %key.0, digest = %key.1, ?outcome, "delete");
                     (key, outcome)
                 }
             })

@@ -44,6 +44,8 @@ pub mod env {
     pub const HTTP_ATTEMPTS: &str = "REGSWEEP_HTTP_ATTEMPTS";
     /// First retry delay (doubles each retry).
     pub const RETRY_DELAY: &str = "REGSWEEP_RETRY_DELAY";
+    /// Log verbosity on standard error.
+    pub const LOG: &str = "REGSWEEP_LOG";
 }
 
 /// The default `REGSWEEP_CONCURRENCY`.
@@ -135,6 +137,11 @@ pub struct Cli {
     /// Delay before the first retry; it doubles with each retry, up to 30s.
     #[arg(long, env = env::RETRY_DELAY, value_name = "DURATION", default_value = "500ms")]
     pub retry_delay: String,
+
+    /// Log detail on standard error: `off`, `error`, `warn`, `info`, `debug` or `trace`. Logs
+    /// never contain passwords or tokens, at any level.
+    #[arg(long, env = env::LOG, value_name = "LEVEL", default_value = "warn")]
+    pub log: String,
 
     /// The registry's config file, named in the garbage-collection command the report shows.
     #[arg(long, env = env::REGISTRY_CONFIG, value_name = "PATH", default_value = "/etc/docker/registry/config.yml")]

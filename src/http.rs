@@ -383,10 +383,19 @@ impl RegistryClient {
                 }
                 Err(_) => None,
             };
+            match &result {
+                Ok(answer) => {
+                    tracing::debug!(%method, %url, status = answer.status.as_u16(), attempt, "answer")
+                }
+                Err(error) => {
+                    tracing::debug!(%method, %url, attempt, error = %error_chain(error), "no answer")
+                }
+            }
             let out_of_time =
                 started.elapsed() + retry_in.unwrap_or_default() > self.retry.deadline;
             match (retry_in, result) {
                 (Some(delay), _) if attempt < self.retry.attempts && !out_of_time => {
+                    tracing::info!(%method, %url, attempt, ?delay, "transient failure, retrying");
                     tokio::time::sleep(delay).await;
                 }
                 (_, Ok(answer)) => return Ok(answer),

@@ -90,7 +90,17 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
         settings.concurrency,
     )
     .await?;
+    tracing::info!(
+        repositories = inventory.repositories.len(),
+        manifests = inventory
+            .repositories
+            .iter()
+            .map(|r| r.manifests.len())
+            .sum::<usize>(),
+        "discovered"
+    );
     let plan = plan::plan(&inventory, &settings.policy, Utc::now());
+    tracing::info!(deletions = plan.deletion_count(), "planned");
 
     let deletions = plan.deletion_count();
     let applied = match settings.max_delete {

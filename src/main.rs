@@ -22,6 +22,22 @@ fn main() -> ExitCode {
             return exit(ExitStatus::BadUsage);
         }
     };
+    // regsweep's own messages only: dependencies may log request internals.
+    let filter =
+        tracing_subscriber::filter::Targets::new().with_target("regsweep", settings.log_level);
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_target(false),
+        )
+        .with(filter)
+        .init();
+    tracing::debug!(?settings, "settings");
+
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -81,6 +81,8 @@ pub struct Settings {
     pub verify: bool,
     /// Refuse plans deleting more than this many manifests.
     pub max_delete: Option<usize>,
+    /// Log level for regsweep's own messages on stderr.
+    pub log_level: tracing::level_filters::LevelFilter,
 }
 
 /// Whether a URL's host is this machine (`localhost`, 127.0.0.0/8, `::1`).
@@ -441,6 +443,21 @@ impl Settings {
                 )
             })?;
 
+        let log_level = cli
+            .log
+            .trim()
+            .parse::<tracing::level_filters::LevelFilter>()
+            .map_err(|_| {
+                error(
+                    env::LOG,
+                    "log",
+                    format!(
+                        "`{}` is not one of off, error, warn, info, debug, trace",
+                        cli.log
+                    ),
+                )
+            })?;
+
         Ok(Settings {
             registry_url,
             credentials,
@@ -467,6 +484,7 @@ impl Settings {
             },
             verify,
             max_delete,
+            log_level,
         })
     }
 }

@@ -292,6 +292,7 @@ async fn read_manifest<S: StorageDriver>(
     revision: &Revision,
 ) -> Result<Manifest, String> {
     let digest = &revision.digest;
+    tracing::trace!(%digest, "reading manifest");
     let bytes = driver
         .read(&blob_path(digest))
         .await
