@@ -409,6 +409,7 @@ mod tests {
                 name: "app".parse().unwrap(),
                 manifests,
                 problems: vec![],
+                notes: vec![],
             }],
         }
     }

@@ -271,6 +271,9 @@ pub struct ParsedConfig {
     pub created: Option<DateTime<Utc>>,
     /// OS/architecture/variant.
     pub platform: Option<Platform>,
+    /// Why `created` could not be used, when it is absent or unreadable (the epoch, which
+    /// reproducible builds write on purpose, is not worth a note).
+    pub created_note: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -289,10 +292,17 @@ struct RawConfig {
 pub fn parse_config(bytes: &[u8]) -> Result<ParsedConfig, ManifestError> {
     let raw: RawConfig =
         serde_json::from_slice(bytes).map_err(|e| ManifestError::NotJson(e.to_string()))?;
-    let created = raw
+    let parsed_created = raw
         .created
         .as_deref()
-        .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+        .map(|text| (text, DateTime::parse_from_rfc3339(text).ok()));
+    let created_note = match parsed_created {
+        None => Some("its config has no `created`".to_string()),
+        Some((text, None)) => Some(format!("its config's `created` (`{text}`) is not a date")),
+        Some((_, Some(_))) => None,
+    };
+    let created = parsed_created
+        .and_then(|(_, date)| date)
         .map(|d| d.with_timezone(&Utc))
         .filter(|d| d.timestamp() > 0);
     let platform = match (raw.os, raw.architecture) {
@@ -305,7 +315,11 @@ pub fn parse_config(bytes: &[u8]) -> Result<ParsedConfig, ManifestError> {
         }
         _ => None,
     };
-    Ok(ParsedConfig { created, platform })
+    Ok(ParsedConfig {
+        created,
+        platform,
+        created_note,
+    })
 }
 
 #[cfg(test)]
@@ -420,6 +434,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(epoch.created, None);
-        assert_eq!(parse_config(b"{}").unwrap(), ParsedConfig::default());
+        assert_eq!(
+            epoch.created_note, None,
+            "the epoch is deliberate, not worth a note"
+        );
+        let missing = parse_config(b"{}").unwrap();
+        assert_eq!(missing.created, None);
+        assert_eq!(
+            missing.created_note.as_deref(),
+            Some("its config has no `created`")
+        );
+        let garbage = parse_config(br#"{"created":"yesterday"}"#).unwrap();
+        assert!(garbage.created_note.unwrap().contains("`yesterday`"));
     }
 }

@@ -279,6 +279,10 @@ pub struct Repository {
     pub manifests: Vec<Manifest>,
     /// What could not be read. When not empty the planner deletes nothing here (fail closed).
     pub problems: Vec<String>,
+    /// Observations that change nothing but the user should know (a config without
+    /// `created`, ranked by push time instead).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Everything discovered, the planner's input.

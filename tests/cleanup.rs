@@ -421,3 +421,28 @@ fn digest_helper_matches_registry() {
     assert!(registry.exists("x", &pushed.digest));
     assert!(!registry.exists("x", &Digest::sha256_of(b"nope")));
 }
+
+#[test]
+fn config_without_created_is_ranked_by_push_time_and_noted() {
+    let registry = TestRegistry::start();
+    let mut image = Image::new("undated", 0);
+    image.created = None;
+    let undated = registry.push_image("app", Some(&commit_tag("undated")), &image);
+    let run = registry.sweep(&[("DRY_RUN", "true")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "manifest `{}`: its config has no `created`; ranked by the time it was pushed",
+            undated.digest
+        )),
+        "{}",
+        run.stdout
+    );
+    // The push time stands in for the date: today.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(
+        run.stdout.contains(&format!("created={today}")),
+        "{}",
+        run.stdout
+    );
+}

@@ -286,11 +286,12 @@ pub async fn read_children<S: StorageDriver>(
     Ok(parsed.children.into_iter().map(|c| c.digest).collect())
 }
 
-/// Reads one manifest (and its config) from the blob store.
-async fn read_manifest<S: StorageDriver>(
-    driver: &S,
-    revision: &Revision,
-) -> Result<Manifest, String> {
+/// A manifest with an optional note, or the problem that kept it from being read.
+type ManifestRead = Result<(Manifest, Option<String>), String>;
+
+/// Reads one manifest (and its config) from the blob store; with a note when its date had to
+/// be guessed.
+async fn read_manifest<S: StorageDriver>(driver: &S, revision: &Revision) -> ManifestRead {
     let digest = &revision.digest;
     tracing::trace!(%digest, "reading manifest");
     let bytes = driver
@@ -324,9 +325,16 @@ async fn read_manifest<S: StorageDriver>(
                 .map_err(|e| format!("config `{}` of manifest `{digest}`: {e}", config.digest))?;
             manifest.created = parsed_config.created.or(manifest.created);
             manifest.platform = parsed_config.platform;
+            if manifest.created.is_none() {
+                if let Some(note) = parsed_config.created_note {
+                    let note =
+                        format!("manifest `{digest}`: {note}; ranked by the time it was pushed");
+                    return Ok((manifest, Some(note)));
+                }
+            }
         }
     }
-    Ok(manifest)
+    Ok((manifest, None))
 }
 
 /// A repository's revisions, tags and problems, before manifests are read.
@@ -366,18 +374,22 @@ pub async fn discover<S: StorageDriver>(
                 .iter()
                 .map(move |revision| async move { (index, read_manifest(driver, revision).await) })
         });
-    let results: Vec<(usize, Result<Manifest, String>)> = stream::iter(reads)
+    let results: Vec<(usize, ManifestRead)> = stream::iter(reads)
         .buffer_unordered(concurrency)
         .collect()
         .await;
     let mut manifests_by_repository: BTreeMap<usize, Vec<Manifest>> = BTreeMap::new();
     let mut extra_problems: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    let mut notes_by_repository: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for (index, result) in results {
         match result {
-            Ok(manifest) => manifests_by_repository
-                .entry(index)
-                .or_default()
-                .push(manifest),
+            Ok((manifest, note)) => {
+                manifests_by_repository
+                    .entry(index)
+                    .or_default()
+                    .push(manifest);
+                notes_by_repository.entry(index).or_default().extend(note);
+            }
             Err(problem) => extra_problems.entry(index).or_default().push(problem),
         }
     }
@@ -395,10 +407,13 @@ pub async fn discover<S: StorageDriver>(
         manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
         problems.extend(extra_problems.remove(&index).unwrap_or_default());
         problems.sort();
+        let mut notes = notes_by_repository.remove(&index).unwrap_or_default();
+        notes.sort();
         repositories.push(Repository {
             name,
             manifests,
             problems,
+            notes,
         });
     }
     Ok(Inventory { repositories })

@@ -84,6 +84,7 @@ impl Repo {
             name: self.name.parse().unwrap(),
             manifests: self.manifests,
             problems: self.problems,
+            notes: Vec::new(),
         }
     }
 }

@@ -129,6 +129,10 @@ pub fn inventory() -> Inventory {
                 name: "myapp".parse().unwrap(),
                 manifests,
                 problems: vec![],
+                notes: vec![format!(
+                    "manifest `{}`: its config has no `created`; ranked by the time it was pushed",
+                    d("signature")
+                )],
             },
             Repository {
                 name: "other/tool".parse().unwrap(),
@@ -137,6 +141,7 @@ pub fn inventory() -> Inventory {
                     "manifest `{}`: manifest is not valid JSON: expected value at line 1 column 1",
                     d("broken")
                 )],
+                notes: vec![],
             },
         ],
     }

@@ -228,6 +228,18 @@ pub fn render(summary: &Summary) -> String {
         }
         out.push('\n');
     }
+    let notes: Vec<String> = summary
+        .repositories
+        .iter()
+        .flat_map(|r| {
+            r.notes
+                .iter()
+                .map(move |n| format!("- `{}`: {}", escape(&r.name), escape(n)))
+        })
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(out, "### Notes\n\n{}\n", notes.join("\n"));
+    }
     if let Some(gc) = &summary.garbage_collection {
         out.push_str("### Free the space\n\n```sh\n");
         let _ = writeln!(out, "{}", gc.command);

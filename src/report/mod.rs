@@ -64,6 +64,8 @@ pub struct RepositorySummary {
     pub name: String,
     /// Why discovery was incomplete (then nothing here is deleted).
     pub problems: Vec<String>,
+    /// Observations that changed nothing (a config without `created`).
+    pub notes: Vec<String>,
     /// Every manifest with its decision, sorted by digest.
     pub manifests: Vec<ManifestSummary>,
 }
@@ -295,6 +297,7 @@ pub fn summarize(
         repositories.push(RepositorySummary {
             name: repository.name.to_string(),
             problems: repository.problems.clone(),
+            notes: repository.notes.clone(),
             manifests,
         });
     }

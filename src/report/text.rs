@@ -230,6 +230,18 @@ pub fn render(summary: &Summary) -> String {
         }
     }
 
+    let notes: Vec<(&str, &String)> = summary
+        .repositories
+        .iter()
+        .flat_map(|r| r.notes.iter().map(move |n| (r.name.as_str(), n)))
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("\nNotes:\n");
+        for (repository, note) in notes {
+            let _ = writeln!(out, "  repo={repository}  {note}");
+        }
+    }
+
     // Seed section: hash-tagged manifests beyond the newest N.
     let _ = writeln!(
         out,
