@@ -429,12 +429,18 @@ impl RegistryClient {
                 "the account is known but lacks permission: grant it delete rights".to_string(),
             ),
         };
-        let hint = match challenge {
-            Some(c) if c.trim_start().to_ascii_lowercase().starts_with("bearer") => format!(
-                "{hint} (the registry asks for bearer-token authentication, which this \
-                 version of regsweep does not speak yet)"
+        let bearer = challenge
+            .map(crate::auth::parse_challenges)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.scheme == "bearer");
+        let hint = match bearer {
+            Some(bearer) => format!(
+                "{hint} (the registry asks for bearer-token authentication from `{}`, \
+                 which this version of regsweep does not speak yet)",
+                bearer.param("realm").unwrap_or("an unnamed realm")
             ),
-            _ => hint,
+            None => hint,
         };
         RegistryError::Unauthorized {
             registry: self.display.clone(),
@@ -795,7 +801,10 @@ mod tests {
             .await;
         let error = client(&server, None).check().await.unwrap_err().to_string();
         assert!(error.contains("set REGISTRY_AUTH"), "{error}");
-        assert!(error.contains("bearer-token"), "{error}");
+        assert!(
+            error.contains("bearer-token authentication from `https://auth.example/token`"),
+            "{error}"
+        );
 
         let server = MockServer::start().await;
         Mock::given(method("GET"))

@@ -5,6 +5,7 @@
 //! wires them together for validated `Settings`; `main` only parses, runs and exits.
 
 pub mod apply;
+pub mod auth;
 pub mod cli;
 pub mod discover;
 pub mod distribution;
