@@ -10,6 +10,8 @@ pub mod env {
     pub const REGISTRY_URL: &str = "REGISTRY_URL";
     /// The folder holding `docker/registry/v2`.
     pub const REGISTRY_DIR: &str = "REGISTRY_DIR";
+    /// Where the registry's storage is: a local folder (default) or S3.
+    pub const REGISTRY_STORAGE: &str = "REGISTRY_STORAGE";
     /// Accept any TLS certificate.
     pub const SELF_SIGNED_CERT: &str = "SELF_SIGNED_CERT";
     /// `user:password` for basic auth.
@@ -68,6 +70,10 @@ pub struct Cli {
     /// Folder holding the registry's storage (the one containing `docker/registry/v2`).
     #[arg(long, env = env::REGISTRY_DIR, value_name = "PATH", default_value = "/registry")]
     pub registry_dir: String,
+
+    /// Kind of storage the registry uses: `filesystem` (the folder in --registry-dir).
+    #[arg(long, env = env::REGISTRY_STORAGE, value_name = "KIND", default_value = "filesystem")]
+    pub registry_storage: String,
 
     /// Accept the registry's TLS certificate without verifying it. Prefer --ca-cert.
     #[arg(long, env = env::SELF_SIGNED_CERT, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]

@@ -306,7 +306,24 @@ impl Settings {
             }
         };
 
-        let storage = storage(&cli.registry_dir)?;
+        let storage = match cli.registry_storage.trim().to_ascii_lowercase().as_str() {
+            "" | "filesystem" | "local" => storage(&cli.registry_dir)?,
+            "s3" => {
+                return Err(error(
+                    env::REGISTRY_STORAGE,
+                    "registry-storage",
+                    "S3 storage is not available in this version of regsweep yet; point \
+                     REGISTRY_DIR at a copy or mount of the storage instead",
+                ))
+            }
+            other => {
+                return Err(error(
+                    env::REGISTRY_STORAGE,
+                    "registry-storage",
+                    format!("`{other}` is not a storage kind (use `filesystem`)"),
+                ))
+            }
+        };
         let dry_run = boolean(&cli.dry_run, env::DRY_RUN, "dry-run")?;
 
         let repository_filter = match cli

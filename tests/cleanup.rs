@@ -323,6 +323,36 @@ fn unreadable_manifest_leaves_its_repository_untouched() {
 }
 
 #[test]
+fn manifest_that_is_not_json_leaves_its_repository_untouched() {
+    let registry = TestRegistry::start();
+    let old = registry.push_image("app", Some("latest"), &Image::new("old", 5));
+    registry.push_image("app", Some("latest"), &Image::new("new", 1));
+    // A revision whose blob is not JSON (but matches its digest), written behind the API.
+    let garbage = b"this is not a manifest";
+    let digest = Digest::sha256_of(garbage);
+    let hex = digest.hex();
+    let v2 = registry.storage().join("docker/registry/v2");
+    let blob = v2.join(format!("blobs/sha256/{}/{hex}", &hex[..2]));
+    std::fs::create_dir_all(&blob).unwrap();
+    std::fs::write(blob.join("data"), garbage).unwrap();
+    let revision = v2.join(format!(
+        "repositories/app/_manifests/revisions/sha256/{hex}"
+    ));
+    std::fs::create_dir_all(&revision).unwrap();
+    std::fs::write(revision.join("link"), digest.as_str()).unwrap();
+
+    let run = registry.sweep(&[]);
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("manifest `{digest}`: manifest is not valid JSON")),
+        "{}",
+        run.stdout
+    );
+    assert!(registry.exists("app", &old.digest), "fail closed");
+}
+
+#[test]
 fn corrupt_link_file_leaves_its_repository_untouched() {
     let registry = TestRegistry::start();
     let old = registry.push_image("app", Some("latest"), &Image::new("old", 5));

@@ -28,6 +28,14 @@ fn help_documents_every_option_with_its_variable_and_default() {
         "REGSWEEP_CONCURRENCY",
         "REGSWEEP_OUTPUT",
         "REGSWEEP_REGISTRY_CONFIG",
+        "REGISTRY_STORAGE",
+        "REGSWEEP_VERIFY",
+        "REGSWEEP_MAX_DELETE",
+        "REGSWEEP_ALLOW_INSECURE_HTTP",
+        "REGSWEEP_HTTP_TIMEOUT",
+        "REGSWEEP_HTTP_ATTEMPTS",
+        "REGSWEEP_RETRY_DELAY",
+        "REGSWEEP_LOG",
     ] {
         assert!(
             run.stdout.contains(&format!("[env: {variable}")),
@@ -178,6 +186,30 @@ fn bad_input_fails_before_any_request_with_one_line_naming_it() {
                 ("REGISTRY_AUTH", "no-colon-secret"),
             ],
             "REGISTRY_AUTH",
+        ),
+        (
+            vec![
+                ("REGISTRY_URL", &url),
+                ("REGISTRY_DIR", &dir),
+                ("REGISTRY_STORAGE", "gcs"),
+            ],
+            "REGISTRY_STORAGE",
+        ),
+        (
+            vec![
+                ("REGISTRY_URL", &url),
+                ("REGISTRY_DIR", &dir),
+                ("REGSWEEP_MAX_DELETE", "-1"),
+            ],
+            "REGSWEEP_MAX_DELETE",
+        ),
+        (
+            vec![
+                ("REGISTRY_URL", &url),
+                ("REGISTRY_DIR", &dir),
+                ("REGSWEEP_LOG", "loud"),
+            ],
+            "REGSWEEP_LOG",
         ),
     ];
     for (env, input) in cases {

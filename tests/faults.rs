@@ -239,7 +239,13 @@ fn signal(child: &std::process::Child, name: &str) {
 }
 
 #[test]
-fn sigterm_stops_new_deletions_and_prints_a_partial_report() {
+fn sigterm_and_sigint_stop_new_deletions_and_print_a_partial_report() {
+    for name in ["TERM", "INT"] {
+        interrupted_run_prints_a_partial_report(name);
+    }
+}
+
+fn interrupted_run_prints_a_partial_report(name: &str) {
     let registry = TestRegistry::start();
     let churn = push_churn(&registry, 1, 20);
     let proxy = FaultProxy::start(&registry.url, 1);
@@ -248,7 +254,7 @@ fn sigterm_stops_new_deletions_and_prints_a_partial_report() {
     set(&mut env, "REGSWEEP_CONCURRENCY", "1");
     let child = registry.spawn_sweep(&as_env(&env));
     wait_for_deletes(&proxy, 3);
-    signal(&child, "TERM");
+    signal(&child, name);
     let run = finish(child);
 
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
