@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::http::{Deleted, RegistryError};
 use crate::model::{Action, Digest, Inventory, Manifest, Plan, RepositoryName, Tag};
+use crate::progress::Progress;
 
 /// Tags of a repository as they are now: digest → tags.
 pub type CurrentTags = HashMap<Digest, BTreeSet<Tag>>;
@@ -206,7 +207,10 @@ pub async fn apply<P: Provider>(
     provider: &P,
     concurrency: usize,
     stop: &AtomicBool,
+    progress: &Progress,
 ) -> Applied {
+    let phase = progress.phase("delete", "manifests", plan.deletion_count() as u64);
+    let phase = &phase;
     let known: HashMap<&RepositoryName, Known<'_>> = inventory
         .repositories
         .iter()
@@ -298,6 +302,7 @@ pub async fn apply<P: Provider>(
                         }
                     };
                     tracing::debug!(repository = %key.0, digest = %key.1, ?outcome, "delete");
+                    phase.inc(1);
                     (key, outcome)
                 }
             })
@@ -439,7 +444,15 @@ mod tests {
         let inventory = inventory();
         let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
         let provider = recorder(&[("old", "aaaaaaa")], false);
-        let applied = apply(&plan, &inventory, &provider, 4, &AtomicBool::new(false)).await;
+        let applied = apply(
+            &plan,
+            &inventory,
+            &provider,
+            4,
+            &AtomicBool::new(false),
+            &Progress::hidden(),
+        )
+        .await;
         let deleted = provider.deleted.lock().unwrap().clone();
         assert_eq!(deleted.len(), 3);
         let pos = |n: &str| deleted.iter().position(|x| *x == d(n)).unwrap();
@@ -457,7 +470,15 @@ mod tests {
             &[("old", "aaaaaaa"), ("old", "latest"), ("child", "v2")],
             false,
         );
-        let applied = apply(&plan, &inventory, &provider, 4, &AtomicBool::new(false)).await;
+        let applied = apply(
+            &plan,
+            &inventory,
+            &provider,
+            4,
+            &AtomicBool::new(false),
+            &Progress::hidden(),
+        )
+        .await;
         let key = |n: &str| ("app".parse().unwrap(), d(n));
         assert_eq!(
             applied.outcomes[&key("old")],
@@ -485,7 +506,15 @@ mod tests {
             (d("new-outer"), vec![d("new-inner")]),
             (d("new-inner"), vec![d("child")]),
         ];
-        let applied = apply(&plan, &inventory, &provider, 2, &AtomicBool::new(false)).await;
+        let applied = apply(
+            &plan,
+            &inventory,
+            &provider,
+            2,
+            &AtomicBool::new(false),
+            &Progress::hidden(),
+        )
+        .await;
         let key = |n: &str| ("app".parse().unwrap(), d(n));
         assert_eq!(
             applied.outcomes[&key("child")],
@@ -502,7 +531,15 @@ mod tests {
         let inventory = inventory();
         let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
         let provider = recorder(&[], false);
-        let applied = apply(&plan, &inventory, &provider, 1, &AtomicBool::new(true)).await;
+        let applied = apply(
+            &plan,
+            &inventory,
+            &provider,
+            1,
+            &AtomicBool::new(true),
+            &Progress::hidden(),
+        )
+        .await;
         assert_eq!(applied.deleted_count(), 0);
         assert!(provider.deleted.lock().unwrap().is_empty());
         assert!(applied.fatal.unwrap().starts_with("interrupted"));
@@ -513,7 +550,15 @@ mod tests {
         let inventory = inventory();
         let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
         let provider = recorder(&[], true);
-        let applied = apply(&plan, &inventory, &provider, 1, &AtomicBool::new(false)).await;
+        let applied = apply(
+            &plan,
+            &inventory,
+            &provider,
+            1,
+            &AtomicBool::new(false),
+            &Progress::hidden(),
+        )
+        .await;
         assert!(applied
             .fatal
             .as_ref()

@@ -48,6 +48,8 @@ pub mod env {
     pub const RETRY_DELAY: &str = "REGSWEEP_RETRY_DELAY";
     /// Log verbosity on standard error.
     pub const LOG: &str = "REGSWEEP_LOG";
+    /// No progress output.
+    pub const QUIET: &str = "REGSWEEP_QUIET";
 }
 
 /// The default `REGSWEEP_CONCURRENCY`.
@@ -143,6 +145,11 @@ pub struct Cli {
     /// Delay before the first retry; it doubles with each retry, up to 30s.
     #[arg(long, env = env::RETRY_DELAY, value_name = "DURATION", default_value = "500ms")]
     pub retry_delay: String,
+
+    /// No progress output on standard error (bars on a terminal, a line every few seconds
+    /// elsewhere). The report is unchanged.
+    #[arg(short, long, env = env::QUIET, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub quiet: String,
 
     /// Log detail on standard error: `off`, `error`, `warn`, `info`, `debug` or `trace`. Logs
     /// never contain passwords or tokens, at any level.

@@ -13,12 +13,15 @@ pub mod http;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod settings;
 pub mod verify;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::Utc;
 
@@ -27,8 +30,9 @@ use crate::discover::filesystem::FilesystemStorage;
 use crate::discover::storage::{self, LayoutError};
 use crate::distribution::Distribution;
 use crate::http::{RegistryClient, RegistryError};
-use crate::model::{Action, RepositoryName, Tag};
-use crate::report::{summarize, RunContext, Summary};
+use crate::model::{Action, Inventory, Plan, RepositoryName, Tag};
+use crate::progress::Progress;
+use crate::report::{summarize, RunContext, Summary, Timings};
 use crate::settings::{Settings, StorageLocation};
 
 /// The process exit status, as `design.md` defines it.
@@ -78,6 +82,8 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
     .map_err(RunError::Client)?;
     // Fail fast on an unreachable registry or refused credentials, before reading storage.
     client.check().await?;
+    let progress = Progress::new(settings.quiet);
+    let mut timings = Timings::default();
 
     let StorageLocation::Filesystem(root) = &settings.storage;
     let provider = Distribution::new(
@@ -85,12 +91,15 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
         client.clone(),
         settings.concurrency,
     );
+    let started = Instant::now();
     let inventory = storage::discover(
         provider.storage(),
         settings.policy.repository_filter.as_ref(),
         settings.concurrency,
+        &progress,
     )
     .await?;
+    timings.discover_seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         repositories = inventory.repositories.len(),
         manifests = inventory
@@ -100,10 +109,13 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
             .sum::<usize>(),
         "discovered"
     );
+    let started = Instant::now();
     let plan = plan::plan(&inventory, &settings.policy, Utc::now());
+    timings.plan_seconds = started.elapsed().as_secs_f64();
     tracing::info!(deletions = plan.deletion_count(), "planned");
 
     let deletions = plan.deletion_count();
+    let started = Instant::now();
     let applied = match settings.max_delete {
         _ if settings.dry_run => None,
         Some(max) if deletions > max => Some(Applied::refused(
@@ -116,40 +128,25 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
         _ => {
             let stop = Arc::new(AtomicBool::new(false));
             let watcher = tokio::spawn(stop_on_signal(stop.clone()));
+            let concurrency = settings.concurrency;
             let applied =
-                apply::apply(&plan, &inventory, &provider, settings.concurrency, &stop).await;
+                apply::apply(&plan, &inventory, &provider, concurrency, &stop, &progress).await;
             watcher.abort();
             Some(applied)
         }
     };
+    timings.apply_seconds = started.elapsed().as_secs_f64();
 
     // Verification: after deleting, every kept tag must still be fully pullable.
+    let started = Instant::now();
     let verification = match &applied {
         Some(applied) if settings.verify && applied.fatal.is_none() => {
-            let kept_tags: Vec<(RepositoryName, Tag)> = plan
-                .repositories
-                .iter()
-                .filter_map(|r| {
-                    inventory
-                        .repositories
-                        .iter()
-                        .find(|i| i.name == r.name)
-                        .map(|i| (r, i))
-                })
-                .flat_map(|(r, i)| {
-                    i.manifests
-                        .iter()
-                        .zip(&r.decisions)
-                        .filter(|(_, d)| d.action == Action::Keep)
-                        .flat_map(move |(m, _)| {
-                            m.tags.iter().map(move |t| (r.name.clone(), t.clone()))
-                        })
-                })
-                .collect();
-            Some(verify::verify(&client, kept_tags, settings.concurrency).await)
+            let tags = kept_tags(&inventory, &plan);
+            Some(verify::verify(&client, tags, settings.concurrency, &progress).await)
         }
         _ => None,
     };
+    timings.verify_seconds = started.elapsed().as_secs_f64();
 
     let storage_text = settings.storage.describe();
     let context = RunContext {
@@ -166,12 +163,45 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
         &context,
     );
     summary.verification = verification;
+    summary.timings = Some(timings);
+    let status = exit_status(&summary);
+    Ok(Outcome { summary, status })
+}
+
+/// Every tag of every manifest the plan keeps: what verification re-resolves.
+fn kept_tags(inventory: &Inventory, plan: &Plan) -> Vec<(RepositoryName, Tag)> {
+    let repositories: HashMap<_, _> = inventory
+        .repositories
+        .iter()
+        .map(|r| (&r.name, r))
+        .collect();
+    let mut tags = Vec::new();
+    for repository_plan in &plan.repositories {
+        let Some(repository) = repositories.get(&repository_plan.name) else {
+            continue;
+        };
+        for (manifest, decision) in repository.manifests.iter().zip(&repository_plan.decisions) {
+            if decision.action == Action::Keep {
+                tags.extend(
+                    manifest
+                        .tags
+                        .iter()
+                        .map(|t| (repository.name.clone(), t.clone())),
+                );
+            }
+        }
+    }
+    tags
+}
+
+/// The exit status `design.md` gives a run's summary.
+fn exit_status(summary: &Summary) -> ExitStatus {
     let totals = &summary.totals;
     let verification_failed = summary
         .verification
         .as_ref()
         .is_some_and(|v| !v.failures.is_empty());
-    let status = if summary.fatal.is_some() && totals.deleted == 0 {
+    if summary.fatal.is_some() && totals.deleted == 0 {
         ExitStatus::FailedBeforeDeleting
     } else if summary.fatal.is_some()
         || totals.failed > 0
@@ -182,8 +212,7 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
         ExitStatus::Incomplete
     } else {
         ExitStatus::Done
-    };
-    Ok(Outcome { summary, status })
+    }
 }
 
 /// Sets `stop` on SIGINT or SIGTERM, so that apply finishes what is in flight and stops.

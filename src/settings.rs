@@ -83,6 +83,8 @@ pub struct Settings {
     pub max_delete: Option<usize>,
     /// Log level for regsweep's own messages on stderr.
     pub log_level: tracing::level_filters::LevelFilter,
+    /// No progress output.
+    pub quiet: bool,
 }
 
 /// Whether a URL's host is this machine (`localhost`, 127.0.0.0/8, `::1`).
@@ -502,6 +504,7 @@ impl Settings {
             verify,
             max_delete,
             log_level,
+            quiet: boolean(&cli.quiet, env::QUIET, "quiet")?,
         })
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 use crate::http::RegistryClient;
 use crate::manifest::parse_manifest;
 use crate::model::{Digest, RepositoryName, Tag};
+use crate::progress::Progress;
 
 /// Upper bound on manifests followed from one tag (nested indexes), so a loop cannot hang us.
 const MAX_MANIFESTS_PER_TAG: usize = 10_000;
@@ -28,14 +29,21 @@ pub async fn verify(
     client: &RegistryClient,
     tags: Vec<(RepositoryName, Tag)>,
     concurrency: usize,
+    progress: &Progress,
 ) -> Verification {
+    let phase = progress.phase("verify", "tags", tags.len() as u64);
+    let phase = &phase;
     // Blobs and manifests already confirmed, per repository: kept tags share most of them.
     let confirmed: Mutex<HashSet<(RepositoryName, Digest)>> = Mutex::new(HashSet::new());
     let checked_tags = tags.len();
     let failures: Vec<Vec<String>> = stream::iter(tags)
         .map(|(repository, tag)| {
             let confirmed = &confirmed;
-            async move { verify_tag(client, &repository, &tag, confirmed).await }
+            async move {
+                let failures = verify_tag(client, &repository, &tag, confirmed).await;
+                phase.inc(1);
+                failures
+            }
         })
         .buffer_unordered(concurrency.max(1))
         .collect()

@@ -16,6 +16,7 @@ use futures::stream::{self, StreamExt};
 use super::{StorageDriver, StorageError};
 use crate::manifest::{parse_config, parse_manifest, ManifestError, ParsedManifest};
 use crate::model::{Digest, Inventory, Manifest, ManifestKind, Repository, RepositoryName, Tag};
+use crate::progress::Progress;
 
 /// The registry's own prefix below the storage root.
 pub const LAYOUT_ROOT: &str = "docker/registry/v2";
@@ -350,29 +351,46 @@ pub async fn discover<S: StorageDriver>(
     driver: &S,
     only: Option<&RepositoryName>,
     concurrency: usize,
+    progress: &Progress,
 ) -> Result<Inventory, LayoutError> {
     let names = list_repositories(driver, only).await?;
     let concurrency = concurrency.max(1);
+    let listing_phase = progress.phase("discover", "repositories", names.len() as u64);
+    let listing = &listing_phase;
 
     // Revisions and tags of every repository, repositories side by side.
     let listed: Vec<Listing> = stream::iter(names.into_iter().map(|name| async move {
         let mut problems = Vec::new();
         let revisions = read_revisions(driver, &name, concurrency, &mut problems).await;
         let tags = read_tags(driver, &name, concurrency, &mut problems).await;
+        listing.inc(1);
         (name, revisions, tags, problems)
     }))
     .buffered(concurrency)
     .collect()
     .await;
 
+    listing_phase.finish();
+    let reading = progress.phase(
+        "read",
+        "manifests",
+        listed
+            .iter()
+            .map(|(_, revisions, _, _)| revisions.len() as u64)
+            .sum(),
+    );
+    let reading = &reading;
+
     // Manifest and config blobs, all repositories in one bounded stream.
     let reads = listed
         .iter()
         .enumerate()
         .flat_map(|(index, (_, revisions, _, _))| {
-            revisions
-                .iter()
-                .map(move |revision| async move { (index, read_manifest(driver, revision).await) })
+            revisions.iter().map(move |revision| async move {
+                let read = read_manifest(driver, revision).await;
+                reading.inc(1);
+                (index, read)
+            })
         });
     let results: Vec<(usize, ManifestRead)> = stream::iter(reads)
         .buffer_unordered(concurrency)

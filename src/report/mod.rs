@@ -42,6 +42,21 @@ pub struct Summary {
     pub fatal: Option<String>,
     /// After a real run: whether every kept tag is still fully pullable.
     pub verification: Option<crate::verify::Verification>,
+    /// How long each phase took, in seconds (absent in tests' fixed reports).
+    pub timings: Option<Timings>,
+}
+
+/// Seconds spent per phase.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Reading storage into the inventory.
+    pub discover_seconds: f64,
+    /// Planning.
+    pub plan_seconds: f64,
+    /// Deleting (0 in a dry run).
+    pub apply_seconds: f64,
+    /// Verifying kept tags (0 when not run).
+    pub verify_seconds: f64,
 }
 
 /// The policy, as the user gave it.
@@ -339,6 +354,7 @@ pub fn summarize(
         garbage_collection,
         fatal: applied.and_then(|a| a.fatal.clone()),
         verification: None,
+        timings: None,
     }
 }
 

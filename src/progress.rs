@@ -1,0 +1,220 @@
+//! progress: tells a person how far long work has got, on stderr, never mixed into the report.
+//! On a terminal: an indicatif bar per phase with rate and ETA. Elsewhere (CI logs): a plain
+//! line per phase every few seconds and one when it ends, nothing that redraws. Silent with
+//! `--quiet`.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a plain progress line is printed.
+const LINE_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Off,
+    Bars,
+    Lines,
+}
+
+/// Creates one progress display per phase.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    mode: Mode,
+}
+
+impl Progress {
+    /// Bars on a terminal, lines elsewhere, nothing when `quiet`.
+    pub fn new(quiet: bool) -> Progress {
+        let mode = if quiet {
+            Mode::Off
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bars
+        } else {
+            Mode::Lines
+        };
+        Progress { mode }
+    }
+
+    /// No output at all (library use, tests).
+    pub fn hidden() -> Progress {
+        Progress { mode: Mode::Off }
+    }
+
+    /// Starts a phase: `name` (`discover`), the `unit` counted (`manifests`), the total if known.
+    pub fn phase(&self, name: &'static str, unit: &'static str, total: u64) -> Phase {
+        let state = Arc::new(State {
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(total),
+            finished: AtomicBool::new(false),
+            started: Instant::now(),
+            name,
+            unit,
+        });
+        let mut phase = Phase {
+            state: state.clone(),
+            bar: None,
+            ticker: None,
+        };
+        match self.mode {
+            Mode::Off => {}
+            Mode::Bars => {
+                let bar = indicatif::ProgressBar::new(total);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{prefix:>9} [{bar:30}] {human_pos}/{human_len} {msg} ({per_sec}, eta {eta})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(name);
+                bar.set_message(unit);
+                phase.bar = Some(bar);
+            }
+            Mode::Lines => {
+                // A plain thread, not a task: progress must not depend on the runtime's load.
+                let ticker_state = state.clone();
+                phase.ticker = Some(std::thread::spawn(move || {
+                    let mut last = Instant::now();
+                    while !ticker_state.finished.load(Ordering::SeqCst) {
+                        // Woken at once by `end`, so finishing a phase costs no waiting.
+                        std::thread::park_timeout(Duration::from_millis(250));
+                        if last.elapsed() >= LINE_INTERVAL {
+                            last = Instant::now();
+                            eprintln!("{}", ticker_state.line(false));
+                        }
+                    }
+                }));
+            }
+        }
+        phase
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    done: AtomicU64,
+    total: AtomicU64,
+    finished: AtomicBool,
+    started: Instant,
+    name: &'static str,
+    unit: &'static str,
+}
+
+/// `12,345`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl State {
+    fn line(&self, done: bool) -> String {
+        let count = self.done.load(Ordering::SeqCst);
+        let total = self.total.load(Ordering::SeqCst);
+        let seconds = self.started.elapsed().as_secs_f64();
+        let rate = if seconds > 0.0 {
+            (count as f64 / seconds).round() as u64
+        } else {
+            0
+        };
+        let timing = if done {
+            format!(" in {seconds:.1}s")
+        } else {
+            String::new()
+        };
+        format!(
+            "{}: {}/{} {}{timing} ({}/s)",
+            self.name,
+            thousands(count),
+            thousands(total),
+            self.unit,
+            thousands(rate)
+        )
+    }
+}
+
+/// One phase's progress. Cheap to share between tasks by reference.
+#[derive(Debug)]
+pub struct Phase {
+    state: Arc<State>,
+    bar: Option<indicatif::ProgressBar>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Phase {
+    /// Counts `n` more units done.
+    pub fn inc(&self, n: u64) {
+        self.state.done.fetch_add(n, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    /// Adds to the total (when work is discovered as it goes).
+    pub fn grow(&self, n: u64) {
+        let total = self.state.total.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+        }
+    }
+
+    /// Ends the phase: the bar is cleared, a plain final line printed in line mode.
+    pub fn finish(mut self) {
+        self.end();
+    }
+
+    fn end(&mut self) {
+        if self.state.finished.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if let Some(ticker) = self.ticker.take() {
+            ticker.thread().unpark();
+            let _ = ticker.join();
+            eprintln!("{}", self.state.line(true));
+        }
+    }
+}
+
+impl Drop for Phase {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_with_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(12_345_678), "12,345,678");
+    }
+
+    #[test]
+    fn plain_lines_say_phase_count_total_unit_and_rate() {
+        let phase = Progress::hidden().phase("discover", "manifests", 20_000);
+        phase.inc(12_345);
+        let line = phase.state.line(false);
+        assert!(
+            line.starts_with("discover: 12,345/20,000 manifests ("),
+            "{line}"
+        );
+        assert!(line.ends_with("/s)"), "{line}");
+        phase.grow(5);
+        assert!(phase.state.line(true).contains("/20,005 manifests in "));
+    }
+}
