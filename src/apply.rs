@@ -432,6 +432,25 @@ mod tests {
         }
     }
 
+    async fn run(
+        plan: &Plan,
+        inventory: &Inventory,
+        provider: &Recorder,
+        concurrency: usize,
+        stopped: bool,
+    ) -> Applied {
+        let stop = AtomicBool::new(stopped);
+        apply(
+            plan,
+            inventory,
+            provider,
+            concurrency,
+            &stop,
+            &Progress::hidden(),
+        )
+        .await
+    }
+
     fn policy_keep_none() -> Policy {
         Policy {
             hash_tag_keep: 0,
@@ -444,15 +463,7 @@ mod tests {
         let inventory = inventory();
         let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
         let provider = recorder(&[("old", "aaaaaaa")], false);
-        let applied = apply(
-            &plan,
-            &inventory,
-            &provider,
-            4,
-            &AtomicBool::new(false),
-            &Progress::hidden(),
-        )
-        .await;
+        let applied = run(&plan, &inventory, &provider, 4, false).await;
         let deleted = provider.deleted.lock().unwrap().clone();
         assert_eq!(deleted.len(), 3);
         let pos = |n: &str| deleted.iter().position(|x| *x == d(n)).unwrap();
@@ -470,15 +481,7 @@ mod tests {
             &[("old", "aaaaaaa"), ("old", "latest"), ("child", "v2")],
             false,
         );
-        let applied = apply(
-            &plan,
-            &inventory,
-            &provider,
-            4,
-            &AtomicBool::new(false),
-            &Progress::hidden(),
-        )
-        .await;
+        let applied = run(&plan, &inventory, &provider, 4, false).await;
         let key = |n: &str| ("app".parse().unwrap(), d(n));
         assert_eq!(
             applied.outcomes[&key("old")],
@@ -506,15 +509,7 @@ mod tests {
             (d("new-outer"), vec![d("new-inner")]),
             (d("new-inner"), vec![d("child")]),
         ];
-        let applied = apply(
-            &plan,
-            &inventory,
-            &provider,
-            2,
-            &AtomicBool::new(false),
-            &Progress::hidden(),
-        )
-        .await;
+        let applied = run(&plan, &inventory, &provider, 2, false).await;
         let key = |n: &str| ("app".parse().unwrap(), d(n));
         assert_eq!(
             applied.outcomes[&key("child")],
@@ -531,15 +526,7 @@ mod tests {
         let inventory = inventory();
         let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
         let provider = recorder(&[], false);
-        let applied = apply(
-            &plan,
-            &inventory,
-            &provider,
-            1,
-            &AtomicBool::new(true),
-            &Progress::hidden(),
-        )
-        .await;
+        let applied = run(&plan, &inventory, &provider, 1, true).await;
         assert_eq!(applied.deleted_count(), 0);
         assert!(provider.deleted.lock().unwrap().is_empty());
         assert!(applied.fatal.unwrap().starts_with("interrupted"));
@@ -550,15 +537,7 @@ mod tests {
         let inventory = inventory();
         let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
         let provider = recorder(&[], true);
-        let applied = apply(
-            &plan,
-            &inventory,
-            &provider,
-            1,
-            &AtomicBool::new(false),
-            &Progress::hidden(),
-        )
-        .await;
+        let applied = run(&plan, &inventory, &provider, 1, false).await;
         assert!(applied
             .fatal
             .as_ref()

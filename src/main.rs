@@ -38,8 +38,11 @@ fn main() -> ExitCode {
         .init();
     tracing::debug!(?settings, "settings");
 
+    // Storage reads run on tokio's blocking pool; unbounded, nested streams of them grow it to
+    // hundreds of threads (and their memory). The configured concurrency is the useful bound.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(settings.concurrency.max(2))
         .build()
     {
         Ok(runtime) => runtime,
@@ -50,14 +53,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(regsweep::run(&settings)) {
         Ok(outcome) => {
-            let rendered = match settings.output {
-                OutputFormat::Text => text::render(&outcome.summary),
-                OutputFormat::Json => json::render(&outcome.summary),
-                OutputFormat::Markdown => markdown::render(&outcome.summary),
-            };
-            let mut stdout = std::io::stdout().lock();
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
             // A closed pipe (`| head`) is not worth a panic; the exit status still tells.
-            let _ = stdout.write_all(rendered.as_bytes());
+            let _ = match settings.output {
+                OutputFormat::Text => stdout.write_all(text::render(&outcome.summary).as_bytes()),
+                OutputFormat::Json => json::write(&outcome.summary, &mut stdout),
+                OutputFormat::Markdown => {
+                    stdout.write_all(markdown::render(&outcome.summary).as_bytes())
+                }
+            };
             let _ = stdout.flush();
             if let Some(fatal) = &outcome.summary.fatal {
                 eprintln!("error: {fatal}");

@@ -10,10 +10,11 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// A content digest, `sha256:<64 lowercase hex>` (or `sha512:<128 hex>`).
+/// A content digest, `sha256:<64 lowercase hex>` (or `sha512:<128 hex>`). Shared, not copied,
+/// when cloned: the plan and the report refer to every digest several times.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Digest(String);
+pub struct Digest(std::sync::Arc<str>);
 
 /// Why a string is not a digest.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -56,7 +57,7 @@ impl Digest {
             use std::fmt::Write as _;
             let _ = write!(hex, "{byte:02x}");
         }
-        Digest(format!("sha256:{hex}"))
+        Digest(format!("sha256:{hex}").into())
     }
 
     /// Whether `bytes` hash to this digest. Digests of an algorithm this tool cannot compute
@@ -83,7 +84,7 @@ impl FromStr for Digest {
         if hex.len() != expected_len || !is_hex {
             return Err(invalid());
         }
-        Ok(Digest(text.to_string()))
+        Ok(Digest(text.into()))
     }
 }
 
@@ -96,7 +97,7 @@ impl TryFrom<String> for Digest {
 
 impl From<Digest> for String {
     fn from(digest: Digest) -> String {
-        digest.0
+        digest.0.to_string()
     }
 }
 

@@ -53,4 +53,25 @@ pub trait StorageDriver: Send + Sync {
     ) -> impl Future<Output = Result<(Vec<u8>, Option<DateTime<Utc>>), StorageError>> + Send;
     /// A description of where the storage is, for messages (`/srv/registry`, `s3://bucket/root`).
     fn describe(&self) -> String;
+
+    /// Reads many files with their modification times, results in the order of `paths`.
+    /// The default reads them one by one, `concurrency` at a time; a driver with a cheaper
+    /// bulk path (the filesystem: one blocking task for many reads) overrides it.
+    fn read_many(
+        &self,
+        paths: Vec<String>,
+        concurrency: usize,
+    ) -> impl Future<Output = Vec<Result<Timed, StorageError>>> + Send {
+        use futures::stream::{self, StreamExt};
+        async move {
+            stream::iter(paths)
+                .map(|path| async move { self.read_with_time(&path).await })
+                .buffered(concurrency.max(1))
+                .collect()
+                .await
+        }
+    }
 }
+
+/// A file's content and its modification time.
+pub type Timed = (Vec<u8>, Option<DateTime<Utc>>);

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
-use super::{StorageDriver, StorageError};
-use crate::manifest::{parse_config, parse_manifest, ManifestError, ParsedManifest};
+use super::{StorageDriver, StorageError, Timed};
+use crate::manifest::{parse_config, parse_manifest, ParsedManifest};
 use crate::model::{Digest, Inventory, Manifest, ManifestKind, Repository, RepositoryName, Tag};
 use crate::progress::Progress;
 
@@ -58,6 +58,25 @@ fn blob_path(digest: &Digest) -> String {
         digest.algorithm(),
         &hex[..2.min(hex.len())]
     )
+}
+
+/// Files read per batch: large enough that per-batch costs vanish, small enough that
+/// batches spread over the workers.
+const BATCH: usize = 256;
+
+/// Reads `paths` in batches, `concurrency` batches at a time; results in the order of `paths`.
+pub async fn read_batched<S: StorageDriver>(
+    driver: &S,
+    paths: Vec<String>,
+    concurrency: usize,
+) -> Vec<Result<Timed, StorageError>> {
+    let batches: Vec<Vec<String>> = paths.chunks(BATCH).map(<[String]>::to_vec).collect();
+    stream::iter(batches)
+        .map(|batch| driver.read_many(batch, 1))
+        .buffered(concurrency.max(1))
+        .flat_map(stream::iter)
+        .collect()
+        .await
 }
 
 /// Checks that the storage holds a registry's layout.
@@ -147,21 +166,28 @@ pub async fn read_tags<S: StorageDriver>(
             return HashMap::new();
         }
     };
-    let results: Vec<(String, Result<Digest, String>)> =
-        stream::iter(entries.into_iter().filter(|e| e.is_folder).map(|entry| {
-            let path = format!("{tags_path}/{}/current/link", entry.name);
-            async move {
-                let result = match driver.read(&path).await {
-                    Ok(bytes) => parse_link(&bytes).map_err(|e| format!("`{path}`: {e}")),
-                    Err(StorageError::NotFound { .. }) => Err(String::new()),
-                    Err(error) => Err(error.to_string()),
-                };
-                (entry.name, result)
-            }
-        }))
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+    let names: Vec<String> = entries
+        .into_iter()
+        .filter(|e| e.is_folder)
+        .map(|e| e.name)
+        .collect();
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| format!("{tags_path}/{n}/current/link"))
+        .collect();
+    let reads = read_batched(driver, paths.clone(), concurrency).await;
+    let results = names
+        .into_iter()
+        .zip(paths)
+        .zip(reads)
+        .map(|((tag, path), read)| {
+            let result = match read {
+                Ok((bytes, _)) => parse_link(&bytes).map_err(|e| format!("`{path}`: {e}")),
+                Err(StorageError::NotFound { .. }) => Err(String::new()),
+                Err(error) => Err(error.to_string()),
+            };
+            (tag, result)
+        });
     let mut tags: HashMap<Digest, BTreeSet<Tag>> = HashMap::new();
     for (tag, result) in results {
         match result {
@@ -196,30 +222,35 @@ async fn read_revisions<S: StorageDriver>(
             return Vec::new();
         }
     };
-    let results: Vec<Result<Option<Revision>, String>> =
-        stream::iter(entries.into_iter().filter(|e| e.is_folder).map(|entry| {
-            let path = format!("{revisions_path}/{}/link", entry.name);
-            async move {
-                match driver.read_with_time(&path).await {
-                    Ok((bytes, pushed)) => {
-                        let digest = parse_link(&bytes).map_err(|e| format!("`{path}`: {e}"))?;
-                        if digest.hex() != entry.name {
-                            return Err(format!(
-                                "`{path}` names `{digest}`, not the revision it is filed under"
-                            ));
-                        }
-                        Ok(Some(Revision { digest, pushed }))
-                    }
-                    // The registry removes the link, not its folder, when a manifest is
-                    // deleted: a folder without a link is a deleted revision.
-                    Err(StorageError::NotFound { .. }) => Ok(None),
-                    Err(error) => Err(error.to_string()),
+    let names: Vec<String> = entries
+        .into_iter()
+        .filter(|e| e.is_folder)
+        .map(|e| e.name)
+        .collect();
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| format!("{revisions_path}/{n}/link"))
+        .collect();
+    let reads = read_batched(driver, paths.clone(), concurrency).await;
+    let results = names
+        .iter()
+        .zip(paths)
+        .zip(reads)
+        .map(|((name, path), read)| match read {
+            Ok((bytes, pushed)) => {
+                let digest = parse_link(&bytes).map_err(|e| format!("`{path}`: {e}"))?;
+                if digest.hex() != name {
+                    return Err(format!(
+                        "`{path}` names `{digest}`, not the revision it is filed under"
+                    ));
                 }
+                Ok(Some(Revision { digest, pushed }))
             }
-        }))
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+            // The registry removes the link, not its folder, when a manifest is deleted: a
+            // folder without a link is a deleted revision.
+            Err(StorageError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.to_string()),
+        });
     let mut revisions = Vec::new();
     for result in results {
         match result {
@@ -245,28 +276,39 @@ pub async fn new_revisions<S: StorageDriver>(
         Err(StorageError::NotFound { .. }) => return Ok(Vec::new()),
         Err(error) => return Err(error.to_string()),
     };
-    let unknown = entries.into_iter().filter(|e| {
-        e.is_folder
-            && format!("sha256:{}", e.name)
-                .parse::<Digest>()
-                .is_ok_and(|d| !known.contains(&d))
-    });
-    let results: Vec<Result<Option<Digest>, String>> = stream::iter(unknown.map(|entry| {
-        let path = format!("{revisions_path}/{}/link", entry.name);
-        async move {
-            match driver.read(&path).await {
-                Ok(bytes) => parse_link(&bytes)
-                    .map(Some)
-                    .map_err(|e| format!("`{path}`: {e}")),
-                Err(StorageError::NotFound { .. }) => Ok(None),
-                Err(error) => Err(error.to_string()),
-            }
-        }
-    }))
-    .buffer_unordered(concurrency.max(1))
-    .collect()
-    .await;
+    let paths: Vec<String> = entries
+        .into_iter()
+        .filter(|e| {
+            e.is_folder
+                && format!("sha256:{}", e.name)
+                    .parse::<Digest>()
+                    .is_ok_and(|d| !known.contains(&d))
+        })
+        .map(|e| format!("{revisions_path}/{}/link", e.name))
+        .collect();
+    let reads = read_batched(driver, paths.clone(), concurrency).await;
+    let results: Vec<Result<Option<Digest>, String>> = paths
+        .iter()
+        .zip(reads)
+        .map(|(path, read)| match read {
+            Ok((bytes, _)) => parse_link(&bytes)
+                .map(Some)
+                .map_err(|e| format!("`{path}`: {e}")),
+            Err(StorageError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.to_string()),
+        })
+        .collect();
     results.into_iter().filter_map(Result::transpose).collect()
+}
+
+/// Checks a manifest document against its digest and parses it.
+fn parse_document(digest: &Digest, bytes: &[u8]) -> Result<ParsedManifest, String> {
+    if !digest.matches(bytes) {
+        return Err(format!(
+            "manifest `{digest}`: content does not match its digest (storage corrupt?)"
+        ));
+    }
+    parse_manifest(bytes, None).map_err(|e| format!("manifest `{digest}`: {e}"))
 }
 
 /// The manifests that manifest `digest` lists (empty unless it is an index).
@@ -278,34 +320,21 @@ pub async fn read_children<S: StorageDriver>(
         .read(&blob_path(digest))
         .await
         .map_err(|e| format!("manifest `{digest}`: {e}"))?;
-    if !digest.matches(&bytes) {
-        return Err(format!(
-            "manifest `{digest}`: content does not match its digest"
-        ));
-    }
-    let parsed = parse_manifest(&bytes, None).map_err(|e| format!("manifest `{digest}`: {e}"))?;
+    let parsed = parse_document(digest, &bytes)?;
     Ok(parsed.children.into_iter().map(|c| c.digest).collect())
 }
 
 /// A manifest with an optional note, or the problem that kept it from being read.
 type ManifestRead = Result<(Manifest, Option<String>), String>;
 
-/// Reads one manifest (and its config) from the blob store; with a note when its date had to
-/// be guessed.
-async fn read_manifest<S: StorageDriver>(driver: &S, revision: &Revision) -> ManifestRead {
+/// A manifest from its revision and stored document, before its config is read.
+fn manifest_from(
+    revision: &Revision,
+    read: Result<Timed, StorageError>,
+) -> Result<(Manifest, Option<Digest>), String> {
     let digest = &revision.digest;
-    tracing::trace!(%digest, "reading manifest");
-    let bytes = driver
-        .read(&blob_path(digest))
-        .await
-        .map_err(|e| format!("manifest `{digest}`: {e}"))?;
-    if !digest.matches(&bytes) {
-        return Err(format!(
-            "manifest `{digest}`: content does not match its digest (storage corrupt?)"
-        ));
-    }
-    let parsed: ParsedManifest = parse_manifest(&bytes, None)
-        .map_err(|e: ManifestError| format!("manifest `{digest}`: {e}"))?;
+    let (bytes, _) = read.map_err(|e| format!("manifest `{digest}`: {e}"))?;
+    let parsed = parse_document(digest, &bytes)?;
     let mut manifest = Manifest::new(digest.clone(), parsed.kind);
     manifest.media_type = parsed.media_type;
     manifest.size = bytes.len() as u64;
@@ -314,28 +343,67 @@ async fn read_manifest<S: StorageDriver>(driver: &S, revision: &Revision) -> Man
     manifest.subject = parsed.subject;
     manifest.artifact_type = parsed.artifact_type;
     manifest.created = parsed.created_annotation.filter(|d| d.timestamp() > 0);
-    manifest.blobs = parsed.config.iter().cloned().chain(parsed.layers).collect();
+    let config = parsed.config.as_ref().map(|c| c.digest.clone());
+    manifest.blobs = parsed.config.into_iter().chain(parsed.layers).collect();
+    // Only an image's config says when it was built and for which platform.
+    let config = config.filter(|_| parsed.kind == ManifestKind::Image);
+    Ok((manifest, config))
+}
 
-    if parsed.kind == ManifestKind::Image {
-        if let Some(config) = &parsed.config {
-            let config_bytes = driver
-                .read(&blob_path(&config.digest))
-                .await
-                .map_err(|e| format!("config `{}` of manifest `{digest}`: {e}", config.digest))?;
-            let parsed_config = parse_config(&config_bytes)
-                .map_err(|e| format!("config `{}` of manifest `{digest}`: {e}", config.digest))?;
-            manifest.created = parsed_config.created.or(manifest.created);
-            manifest.platform = parsed_config.platform;
-            if manifest.created.is_none() {
-                if let Some(note) = parsed_config.created_note {
-                    let note =
-                        format!("manifest `{digest}`: {note}; ranked by the time it was pushed");
-                    return Ok((manifest, Some(note)));
-                }
+/// Completes an image manifest with its config's `created` and platform; a note when the
+/// date had to be guessed.
+fn with_config(
+    mut manifest: Manifest,
+    config: &Digest,
+    read: Result<Timed, StorageError>,
+) -> ManifestRead {
+    let digest = manifest.digest.clone();
+    let (bytes, _) = read.map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
+    let parsed = parse_config(&bytes)
+        .map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
+    manifest.created = parsed.created.or(manifest.created);
+    manifest.platform = parsed.platform;
+    let note = match (&manifest.created, parsed.created_note) {
+        (None, Some(note)) => Some(format!(
+            "manifest `{digest}`: {note}; ranked by the time it was pushed"
+        )),
+        _ => None,
+    };
+    Ok((manifest, note))
+}
+
+/// Reads a batch of manifests and then their configs, two bulk reads in all.
+async fn read_manifests<S: StorageDriver>(
+    driver: &S,
+    revisions: &[&Revision],
+) -> Vec<ManifestRead> {
+    let paths = revisions.iter().map(|r| blob_path(&r.digest)).collect();
+    let documents = driver.read_many(paths, 1).await;
+    let staged: Vec<Result<(Manifest, Option<Digest>), String>> = revisions
+        .iter()
+        .zip(documents)
+        .map(|(r, read)| manifest_from(r, read))
+        .collect();
+    let config_paths = staged
+        .iter()
+        .filter_map(|s| s.as_ref().ok().and_then(|(_, c)| c.as_ref()).map(blob_path))
+        .collect();
+    let mut configs = driver.read_many(config_paths, 1).await.into_iter();
+    staged
+        .into_iter()
+        .map(|staged| match staged? {
+            (manifest, None) => Ok((manifest, None)),
+            (manifest, Some(config)) => {
+                let read = configs.next().unwrap_or_else(|| {
+                    Err(StorageError::Unreadable {
+                        path: blob_path(&config),
+                        message: "not read".into(),
+                    })
+                });
+                with_config(manifest, &config, read)
             }
-        }
-    }
-    Ok((manifest, None))
+        })
+        .collect()
 }
 
 /// A repository's revisions, tags and problems, before manifests are read.
@@ -381,19 +449,25 @@ pub async fn discover<S: StorageDriver>(
     );
     let reading = &reading;
 
-    // Manifest and config blobs, all repositories in one bounded stream.
-    let reads = listed
+    // Manifest and config blobs, all repositories in one bounded stream of batches.
+    let all: Vec<(usize, &Revision)> = listed
         .iter()
         .enumerate()
-        .flat_map(|(index, (_, revisions, _, _))| {
-            revisions.iter().map(move |revision| async move {
-                let read = read_manifest(driver, revision).await;
-                reading.inc(1);
-                (index, read)
-            })
-        });
-    let results: Vec<(usize, ManifestRead)> = stream::iter(reads)
-        .buffer_unordered(concurrency)
+        .flat_map(|(index, (_, revisions, _, _))| revisions.iter().map(move |r| (index, r)))
+        .collect();
+    let results: Vec<(usize, ManifestRead)> = stream::iter(all.chunks(BATCH))
+        .map(|batch| async move {
+            let revisions: Vec<&Revision> = batch.iter().map(|(_, r)| *r).collect();
+            let reads = read_manifests(driver, &revisions).await;
+            reading.inc(batch.len() as u64);
+            batch
+                .iter()
+                .map(|(index, _)| *index)
+                .zip(reads)
+                .collect::<Vec<_>>()
+        })
+        .buffered(concurrency)
+        .flat_map(stream::iter)
         .collect()
         .await;
     let mut manifests_by_repository: BTreeMap<usize, Vec<Manifest>> = BTreeMap::new();

@@ -1,13 +1,21 @@
 //! json: the report as one JSON document (the `Summary`, schema in `docs/json-report.md`).
 
+use std::io::Write;
+
 use super::Summary;
+
+/// Writes the summary as pretty-printed JSON and a newline, streaming: a large registry's
+/// report is never held in memory as one string.
+pub fn write(summary: &Summary, out: &mut impl Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, summary)?;
+    out.write_all(b"\n")
+}
 
 /// Renders the summary as pretty-printed JSON, ending with a newline.
 pub fn render(summary: &Summary) -> String {
-    let mut text = serde_json::to_string_pretty(summary)
-        .expect("a summary holds only strings, numbers and maps: it always serialises");
-    text.push('\n');
-    text
+    let mut out = Vec::new();
+    write(summary, &mut out).expect("writing to a Vec cannot fail");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct RegistryOptions {
     pub basic_auth: Option<(String, String)>,
     /// Serve HTTPS with a fresh self-signed certificate for 127.0.0.1.
     pub tls: bool,
+    /// Serve this existing storage folder instead of a new empty one (benchmarks).
+    pub storage: Option<PathBuf>,
 }
 
 /// The registry binary: `$REGSWEEP_TEST_REGISTRY`, else `docker-registry` or `registry` on PATH.
@@ -78,6 +80,7 @@ pub struct TestRegistry {
     pub certificate: Option<PathBuf>,
     /// Basic-auth credentials when on.
     pub auth: Option<(String, String)>,
+    storage: PathBuf,
     client: reqwest::blocking::Client,
 }
 
@@ -112,7 +115,10 @@ impl TestRegistry {
     pub fn start_with(options: RegistryOptions) -> TestRegistry {
         let binary = registry_binary();
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let storage = dir.path().join("storage");
+        let storage = options
+            .storage
+            .clone()
+            .unwrap_or_else(|| dir.path().join("storage"));
         std::fs::create_dir_all(&storage).unwrap();
 
         let mut auth_section = String::new();
@@ -181,6 +187,7 @@ impl TestRegistry {
                     dir,
                     certificate,
                     auth: options.basic_auth.clone(),
+                    storage,
                     client,
                 };
             }
@@ -194,7 +201,7 @@ impl TestRegistry {
 
     /// The storage root to pass as REGISTRY_DIR.
     pub fn storage(&self) -> PathBuf {
-        self.dir.path().join("storage")
+        self.storage.clone()
     }
 
     /// The registry's config file.

@@ -1,0 +1,491 @@
+//! The benchmark behind `bench/run.sh`: starts the real registry on 127.0.0.1, populates it
+//! through its HTTP API with a CI-like history, and measures regsweep:
+//!
+//! 1. discovery + plan over filesystem storage: seconds (median of runs) and peak memory;
+//! 2. apply: deletions per second of a real run, next to the registry's own DELETE capacity
+//!    (a tight concurrent loop of the same DELETEs against an identical copy of the storage).
+//!
+//! Prints one table and writes the figures as JSON. S3 and DigitalOcean rows join when those
+//! providers exist. Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
+//! [--apply-concurrency N[,N…]] [--apply-up-to N] [--keep-storage DIR] [--out PATH]. Apply is measured at scales up
+//! to `--apply-up-to` (default 20,000): each measurement deletes two copies of the dataset.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use common::{regsweep_binary, RegistryOptions, TestRegistry};
+use regsweep::model::Digest;
+use serde_json::{json, Value};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Configs per repository and architecture; images share them, annotations make each
+/// manifest unique, so that a manifest costs one PUT.
+const CONFIGS: usize = 48;
+/// Manifests per group: 2 children + 1 index (`latest`, overwritten), 12 hash-tagged images,
+/// 2 referrers of a hash-tagged image, 3 untagged leftovers.
+const GROUP: usize = 20;
+
+struct Options {
+    scales: Vec<usize>,
+    repositories: usize,
+    runs: usize,
+    apply_concurrency: Vec<usize>,
+    apply_up_to: usize,
+    keep_storage: Option<PathBuf>,
+    out: PathBuf,
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        scales: vec![20_000],
+        repositories: 50,
+        runs: 3,
+        apply_concurrency: vec![8],
+        apply_up_to: 20_000,
+        keep_storage: None,
+        out: PathBuf::from("bench/results.json"),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let list = |v: &str| -> Vec<usize> {
+        v.split(',')
+            .map(|n| n.trim().parse().expect("a number"))
+            .collect()
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--manifests" => options.scales = list(&value),
+            "--repositories" => options.repositories = value.parse().expect("a number"),
+            "--runs" => options.runs = value.parse().expect("a number"),
+            "--apply-concurrency" => options.apply_concurrency = list(&value),
+            "--apply-up-to" => options.apply_up_to = value.parse().expect("a number"),
+            "--keep-storage" => options.keep_storage = Some(PathBuf::from(value)),
+            "--out" => options.out = PathBuf::from(value),
+            other => {
+                panic!("unknown argument `{other}` (see the doc comment of examples/bench.rs)")
+            }
+        }
+        i += 2;
+    }
+    options
+}
+
+/// Per repository: configs and layers uploaded, and how many manifests pushed so far.
+struct RepositoryState {
+    name: String,
+    configs: Vec<[(Digest, usize); 2]>,
+    layers: [(Digest, usize); 2],
+    pushed: usize,
+}
+
+fn descriptor(media_type: &str, digest: &Digest, size: usize) -> Value {
+    json!({"mediaType": media_type, "digest": digest.to_string(), "size": size})
+}
+
+fn prepare(registry: &TestRegistry, name: &str) -> RepositoryState {
+    let now = chrono::Utc::now();
+    let mut layers = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let bytes = format!("layer {arch} {name}").into_bytes();
+        layers.push((registry.push_blob(name, &bytes), bytes.len()));
+    }
+    let mut configs = Vec::new();
+    for i in 0..CONFIGS {
+        let created = (now - chrono::Duration::hours(6 * i as i64 + 1)).to_rfc3339();
+        let mut pair = Vec::new();
+        for arch in ["amd64", "arm64"] {
+            let config = json!({"created": created, "os": "linux", "architecture": arch,
+                "rootfs": {"type": "layers", "diff_ids": []}});
+            let bytes = serde_json::to_vec(&config).unwrap();
+            pair.push((registry.push_blob(name, &bytes), bytes.len()));
+        }
+        configs.push([pair[0].clone(), pair[1].clone()]);
+    }
+    RepositoryState {
+        name: name.to_string(),
+        configs,
+        layers: [layers[0].clone(), layers[1].clone()],
+        pushed: 0,
+    }
+}
+
+/// Pushes manifests into one repository until it holds `target`.
+fn populate(registry: &TestRegistry, state: &mut RepositoryState, target: usize) {
+    let mut children: Vec<common::Pushed> = Vec::new();
+    let mut subject: Option<common::Pushed> = None;
+    while state.pushed < target {
+        let j = state.pushed;
+        let (group, slot) = (j / GROUP, j % GROUP);
+        let config = &state.configs[(group * 7 + slot) % CONFIGS];
+        let arch = if slot == 1 { 1 } else { 0 };
+        let image = |annotation: String| {
+            json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": descriptor(OCI_CONFIG, &config[arch].0, config[arch].1),
+                "layers": [descriptor(OCI_LAYER, &state.layers[arch].0, state.layers[arch].1)],
+                "annotations": {"bench": annotation},
+            })
+        };
+        let name = state.name.as_str();
+        let id = format!("{name}/{j}");
+        match slot {
+            0 | 1 => {
+                if slot == 0 {
+                    children.clear();
+                }
+                children.push(registry.put_manifest(name, None, OCI_MANIFEST, &image(id)));
+            }
+            2 => {
+                let manifests: Vec<Value> = children
+                    .iter()
+                    .zip(["amd64", "arm64"])
+                    .map(|(c, arch)| {
+                        let mut d = descriptor(OCI_MANIFEST, &c.digest, c.size as usize);
+                        d["platform"] = json!({"os": "linux", "architecture": arch});
+                        d
+                    })
+                    .collect();
+                let index =
+                    json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+                registry.put_manifest(name, Some("latest"), OCI_INDEX, &index);
+            }
+            3..=14 => {
+                let tag = Digest::sha256_of(id.as_bytes()).hex()[..8].to_string();
+                let pushed = registry.put_manifest(name, Some(&tag), OCI_MANIFEST, &image(id));
+                if slot == 3 {
+                    subject = Some(pushed);
+                }
+            }
+            15 | 16 => {
+                let subject = subject.as_ref().expect("slot 3 comes first");
+                let mut referrer = image(id);
+                referrer["artifactType"] = json!("application/spdx+json");
+                referrer["subject"] =
+                    descriptor(OCI_MANIFEST, &subject.digest, subject.size as usize);
+                registry.put_manifest(name, None, OCI_MANIFEST, &referrer);
+            }
+            _ => {
+                registry.put_manifest(name, None, OCI_MANIFEST, &image(id));
+            }
+        }
+        state.pushed += 1;
+    }
+}
+
+/// The high-water resident memory of a running process, in KiB (`VmHWM`), or 0 once gone.
+fn high_water_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs regsweep, returns (wall seconds, peak RSS in KiB, JSON report).
+///
+/// Peak memory is sampled from `/proc/<pid>/status` (`VmHWM`, the high-water mark of the
+/// address space regsweep got at exec) every few milliseconds until it exits. Not from
+/// `wait4`'s `ru_maxrss`: Linux records in it the *parent's* high-water mark at exec, which
+/// here would be this benchmark's own memory.
+fn run_regsweep(env: &[(&str, &str)]) -> (f64, u64, Value) {
+    let out_path = std::env::temp_dir().join(format!("regsweep-bench-{}.json", std::process::id()));
+    let out = std::fs::File::create(&out_path).unwrap();
+    let started = Instant::now();
+    let mut command = Command::new(regsweep_binary());
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command
+        .env("REGSWEEP_OUTPUT", "json")
+        .env("REGSWEEP_QUIET", "true")
+        .stdout(out)
+        .spawn()
+        .expect("regsweep runs");
+    let pid = child.id();
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(high_water_kib(pid));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap())
+        .unwrap_or_else(|e| panic!("regsweep printed no JSON report ({status}): {e}"));
+    let _ = std::fs::remove_file(out_path);
+    (seconds, peak, report)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+fn copy_storage(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp -a failed");
+}
+
+/// The registry's own DELETE capacity: the same DELETEs, as fast as it takes them.
+fn delete_capacity(url: &str, deletions: &[(String, String)], concurrency: usize) -> f64 {
+    use futures::StreamExt;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        let statuses: Vec<u16> =
+            futures::stream::iter(deletions.iter().map(|(repository, digest)| {
+                let request = client
+                    .delete(format!("{url}/v2/{repository}/manifests/{digest}"))
+                    .header("accept", common::media::ACCEPT_ALL);
+                async move {
+                    request
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0)
+                }
+            }))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let seconds = started.elapsed().as_secs_f64();
+        let ok = statuses.iter().filter(|s| **s == 202).count();
+        assert_eq!(
+            ok,
+            deletions.len(),
+            "the capacity loop's DELETEs did not all succeed"
+        );
+        deletions.len() as f64 / seconds
+    })
+}
+
+fn planned_deletions(report: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for repository in report["repositories"].as_array().unwrap() {
+        let name = repository["name"].as_str().unwrap();
+        for manifest in repository["manifests"].as_array().unwrap() {
+            if manifest["action"] == "delete" {
+                out.push((
+                    name.to_string(),
+                    manifest["digest"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn main() {
+    let options = parse_options();
+    let mut results = BTreeMap::new();
+    let mut table = vec![format!(
+        "{:<44} {:>12} {:>12} {:>12}",
+        "measurement", "manifests", "value", "unit"
+    )];
+    let registry = TestRegistry::start();
+    let names: Vec<String> = (0..options.repositories)
+        .map(|r| format!("bench/r{r:03}"))
+        .collect();
+    eprintln!("preparing {} repositories…", names.len());
+    let mut states: Vec<RepositoryState> = std::thread::scope(|scope| {
+        let workers: Vec<_> = names
+            .chunks(names.len().div_ceil(8).max(1))
+            .map(|chunk| {
+                let registry = &registry;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|n| prepare(registry, n))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+
+    for &scale in &options.scales {
+        let per_repository = scale.div_ceil(options.repositories);
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            let chunks = states.chunks_mut(options.repositories.div_ceil(8));
+            for chunk in chunks {
+                let registry = &registry;
+                scope.spawn(move || {
+                    for state in chunk {
+                        populate(registry, state, per_repository);
+                    }
+                });
+            }
+        });
+        let total: usize = states.iter().map(|s| s.pushed).sum();
+        eprintln!(
+            "populated {total} manifests in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+
+        // 1. Discovery + plan over filesystem storage (dry run), median of runs.
+        let storage = registry.storage().display().to_string();
+        let env = [
+            ("REGISTRY_URL", registry.url.as_str()),
+            ("REGISTRY_DIR", storage.as_str()),
+            ("DRY_RUN", "true"),
+        ];
+        let mut walls = Vec::new();
+        let mut phases = Vec::new();
+        let mut peak = 0;
+        let mut report = Value::Null;
+        for _ in 0..options.runs {
+            let (wall, rss, r) = run_regsweep(&env);
+            let t = &r["timings"];
+            phases.push(
+                t["discover_seconds"].as_f64().unwrap() + t["plan_seconds"].as_f64().unwrap(),
+            );
+            walls.push(wall);
+            peak = peak.max(rss);
+            report = r;
+        }
+        let manifests = report["totals"]["manifests"].as_u64().unwrap();
+        let (phase, wall) = (median(phases), median(walls));
+        eprintln!(
+            "discovery+plan at {manifests}: {phase:.2}s (process {wall:.2}s), peak {} MiB",
+            peak / 1024
+        );
+        table.push(format!(
+            "{:<44} {:>12} {:>12.2} {:>12}",
+            "discovery + plan (filesystem, dry run)", manifests, phase, "s"
+        ));
+        table.push(format!(
+            "{:<44} {:>12} {:>12.2} {:>12}",
+            "dry run, whole process", manifests, wall, "s"
+        ));
+        table.push(format!(
+            "{:<44} {:>12} {:>12.1} {:>12}",
+            "peak memory (dry run)",
+            manifests,
+            peak as f64 / 1024.0,
+            "MiB"
+        ));
+        let mut entry = json!({
+            "manifests": manifests,
+            "planned_deletions": report["totals"]["planned_deletions"],
+            "discover_plan_seconds_median": phase,
+            "dry_run_wall_seconds_median": wall,
+            "peak_rss_mib": peak as f64 / 1024.0,
+            "runs": options.runs,
+        });
+
+        // 2. Apply, against the registry's own capacity on an identical copy.
+        if scale <= options.apply_up_to {
+            let deletions = planned_deletions(&report);
+            let mut apply_rows = Vec::new();
+            for &concurrency in &options.apply_concurrency {
+                let scratch = tempfile::tempdir().unwrap();
+                let (a, b) = (scratch.path().join("a"), scratch.path().join("b"));
+                copy_storage(&registry.storage(), &a);
+                copy_storage(&registry.storage(), &b);
+                let registry_a = TestRegistry::start_with(RegistryOptions {
+                    storage: Some(a.clone()),
+                    ..RegistryOptions::default()
+                });
+                let registry_b = TestRegistry::start_with(RegistryOptions {
+                    storage: Some(b.clone()),
+                    ..RegistryOptions::default()
+                });
+                let capacity = delete_capacity(&registry_b.url, &deletions, 32);
+                let a_text = a.display().to_string();
+                let concurrency_text = concurrency.to_string();
+                let (_, _, real) = run_regsweep(&[
+                    ("REGISTRY_URL", registry_a.url.as_str()),
+                    ("REGISTRY_DIR", a_text.as_str()),
+                    ("REGSWEEP_VERIFY", "false"),
+                    ("REGSWEEP_CONCURRENCY", concurrency_text.as_str()),
+                ]);
+                let deleted = real["totals"]["deleted"].as_u64().unwrap();
+                assert_eq!(
+                    deleted as usize,
+                    deletions.len(),
+                    "the real run did not delete the plan"
+                );
+                let rate = deleted as f64 / real["timings"]["apply_seconds"].as_f64().unwrap();
+                eprintln!("apply at concurrency {concurrency}: {rate:.0}/s; registry capacity {capacity:.0}/s ({:.0} %)", 100.0 * rate / capacity);
+                table.push(format!(
+                    "{:<44} {:>12} {:>12.0} {:>12}",
+                    format!("apply, regsweep at concurrency {concurrency}"),
+                    manifests,
+                    rate,
+                    "deletes/s"
+                ));
+                table.push(format!(
+                    "{:<44} {:>12} {:>12.0} {:>12}",
+                    "  registry capacity (32 in flight)", manifests, capacity, "deletes/s"
+                ));
+                table.push(format!(
+                    "{:<44} {:>12} {:>12.0} {:>12}",
+                    "  regsweep / capacity",
+                    manifests,
+                    100.0 * rate / capacity,
+                    "%"
+                ));
+                apply_rows.push(json!({"concurrency": concurrency, "deletions": deleted, "regsweep_deletes_per_second": rate, "registry_capacity_deletes_per_second": capacity, "ratio": rate / capacity}));
+            }
+            entry["apply"] = json!(apply_rows);
+        }
+        results.insert(manifests.to_string(), entry);
+    }
+
+    if let Some(keep) = &options.keep_storage {
+        copy_storage(&registry.storage(), keep);
+        eprintln!("storage kept in {}", keep.display());
+    }
+    println!();
+    for line in &table {
+        println!("{line}");
+    }
+    let machine = json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "regsweep": env!("CARGO_PKG_VERSION"),
+        "date": chrono::Utc::now().to_rfc3339(),
+    });
+    let document =
+        json!({"machine": machine, "repositories": options.repositories, "results": results});
+    if let Some(parent) = options.out.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(
+        &options.out,
+        serde_json::to_string_pretty(&document).unwrap(),
+    )
+    .unwrap();
+    println!("\nfigures written to {}", options.out.display());
+}
