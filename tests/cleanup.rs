@@ -476,3 +476,39 @@ fn config_without_created_is_ranked_by_push_time_and_noted() {
         run.stdout
     );
 }
+
+#[test]
+fn progress_goes_to_stderr_as_plain_lines_and_quiet_silences_it() {
+    let registry = TestRegistry::start();
+    let history = push_history(&registry);
+    let run = registry.sweep(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let total: usize = history.kept_tags.len();
+    // Not a terminal here: one plain line per phase, nothing that redraws.
+    for prefix in [
+        "discover: 4/4 repositories in ",
+        "read: 39/39 manifests in ",
+        "delete: 11/11 manifests in ",
+    ] {
+        assert!(
+            run.stderr.contains(prefix),
+            "no `{prefix}` in:\n{}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr
+            .contains(&format!("verify: {total}/{total} tags in ")),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\r'), "a plain log must not redraw");
+    assert!(
+        !run.stdout.contains("manifests in "),
+        "progress never goes to stdout"
+    );
+
+    let quiet = registry.sweep(&[("REGSWEEP_QUIET", "true"), ("DRY_RUN", "true")]);
+    assert_eq!(quiet.code, 0);
+    assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);
+}
