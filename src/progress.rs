@@ -63,9 +63,15 @@ impl Progress {
                 let bar = indicatif::ProgressBar::new(total);
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(
-                        "{prefix:>9} [{bar:30}] {human_pos}/{human_len} {msg} ({per_sec}, eta {eta})",
+                        "{prefix:>9} [{bar:30}] {human_pos}/{human_len} {msg} ({rate}, eta {eta})",
                     )
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .with_key(
+                        "rate",
+                        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{}/s", thousands(state.per_sec().round() as u64));
+                        },
+                    )
                     .progress_chars("=> "),
                 );
                 bar.set_prefix(name);
