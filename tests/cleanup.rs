@@ -7,35 +7,6 @@ use common::scenario::{commit_tag, push_history};
 use common::{regsweep, Image, RegistryOptions, TestRegistry};
 use regsweep::model::Digest;
 
-fn assert_history_applied(registry: &TestRegistry, history: &common::scenario::History) {
-    for (repository, tag) in &history.kept_tags {
-        let problems = registry.pull_problems(repository, tag);
-        assert!(
-            problems.is_empty(),
-            "{repository}:{tag} is broken: {problems:?}"
-        );
-    }
-    for (repository, digest) in &history.kept_untagged {
-        let problems = registry.pull_problems(repository, digest.as_str());
-        assert!(
-            problems.is_empty(),
-            "{repository}@{digest} is broken: {problems:?}"
-        );
-    }
-    for (repository, digest) in &history.deleted {
-        assert!(
-            !registry.exists(repository, digest),
-            "{repository}@{digest} was not deleted"
-        );
-    }
-    for (repository, tag) in &history.deleted_tags {
-        assert!(
-            !registry.tags(repository).contains(tag),
-            "{repository}:{tag} still there"
-        );
-    }
-}
-
 #[test]
 fn real_run_deletes_the_plan_and_keeps_every_tag_pullable() {
     let registry = TestRegistry::start();
@@ -47,7 +18,7 @@ fn real_run_deletes_the_plan_and_keeps_every_tag_pullable() {
         "stdout:\n{}\nstderr:\n{}",
         run.stdout, run.stderr
     );
-    assert_history_applied(&registry, &history);
+    history.assert_applied(&registry);
 
     // The report names what it did, in the seed's format.
     let deleted_count = history.deleted.len();
@@ -85,7 +56,7 @@ fn real_run_deletes_the_plan_and_keeps_every_tag_pullable() {
         "{}",
         again.stdout
     );
-    assert_history_applied(&registry, &history);
+    history.assert_applied(&registry);
 }
 
 #[test]

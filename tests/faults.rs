@@ -7,43 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::proxy::{Fault, FaultProxy, Rule};
-use common::scenario::{push_churn, push_history, History};
+use common::scenario::{push_churn, push_history};
 use common::{finish, Image, TestRegistry};
-
-/// Every kept tag and kept untagged manifest fully pullable.
-fn assert_nothing_kept_is_broken(registry: &TestRegistry, history: &History) {
-    for (repository, tag) in &history.kept_tags {
-        let problems = registry.pull_problems(repository, tag);
-        assert!(
-            problems.is_empty(),
-            "{repository}:{tag} broken: {problems:?}"
-        );
-    }
-    for (repository, digest) in &history.kept_untagged {
-        let problems = registry.pull_problems(repository, digest.as_str());
-        assert!(
-            problems.is_empty(),
-            "{repository}@{digest} broken: {problems:?}"
-        );
-    }
-}
-
-/// The state of a fault-free run: what is kept is pullable, what is planned is gone.
-fn assert_fault_free_end_state(registry: &TestRegistry, history: &History) {
-    assert_nothing_kept_is_broken(registry, history);
-    for (repository, digest) in &history.deleted {
-        assert!(
-            !registry.exists(repository, digest),
-            "{repository}@{digest} not deleted"
-        );
-    }
-    for (repository, tag) in &history.deleted_tags {
-        assert!(
-            !registry.tags(repository).contains(tag),
-            "{repository}:{tag} still there"
-        );
-    }
-}
 
 fn quick(proxy: &FaultProxy) -> Vec<(&'static str, String)> {
     vec![
@@ -95,7 +60,7 @@ fn seeded_faults_never_break_an_image_and_a_second_run_finishes() {
             proxy.faults_injected() > 0,
             "seed {seed}: no fault was injected"
         );
-        assert_nothing_kept_is_broken(&registry, &history);
+        history.assert_kept_pullable(&registry);
 
         proxy.clear_rules();
         let clean = registry.sweep(&as_env(&env));
@@ -104,7 +69,7 @@ fn seeded_faults_never_break_an_image_and_a_second_run_finishes() {
             "seed {seed}: {}\n{}",
             clean.stdout, clean.stderr
         );
-        assert_fault_free_end_state(&registry, &history);
+        history.assert_applied(&registry);
     }
 }
 
@@ -134,7 +99,7 @@ fn stalled_and_dropped_deletes_are_retried() {
     let run = registry.sweep(&as_env(&env));
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(proxy.faults_injected(), 5);
-    assert_fault_free_end_state(&registry, &history);
+    history.assert_applied(&registry);
 }
 
 #[test]
@@ -265,12 +230,12 @@ fn interrupted_run_prints_a_partial_report(name: &str) {
     );
     assert!(run.stdout.contains("[not deleted]"), "{}", run.stdout);
     assert!(run.stderr.contains("stopping"), "{}", run.stderr);
-    assert_nothing_kept_is_broken(&registry, &churn.history);
+    churn.history.assert_kept_pullable(&registry);
 
     proxy.slow_deletes(Duration::ZERO);
     let again = registry.sweep(&as_env(&quick(&proxy)));
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_fault_free_end_state(&registry, &churn.history);
+    churn.history.assert_applied(&registry);
 }
 
 #[test]
@@ -300,12 +265,12 @@ fn killed_at_any_point_a_rerun_ends_in_the_fault_free_state() {
                 }
             }
         }
-        assert_nothing_kept_is_broken(&registry, &churn.history);
+        churn.history.assert_kept_pullable(&registry);
     }
     proxy.slow_deletes(Duration::ZERO);
     let run = registry.sweep(&as_env(&env));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_fault_free_end_state(&registry, &churn.history);
+    churn.history.assert_applied(&registry);
 }
 
 #[test]
@@ -329,7 +294,7 @@ fn max_delete_refuses_a_big_plan_and_still_shows_it() {
     let limit = planned.to_string();
     let run = registry.sweep(&[("REGSWEEP_MAX_DELETE", &limit)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_fault_free_end_state(&registry, &history);
+    history.assert_applied(&registry);
 }
 
 #[test]

@@ -158,36 +158,15 @@ pub async fn read_tags<S: StorageDriver>(
     problems: &mut Vec<String>,
 ) -> HashMap<Digest, BTreeSet<Tag>> {
     let tags_path = format!("{}/_manifests/tags", repository_path(name));
-    let entries = match driver.list(&tags_path).await {
-        Ok(entries) => entries,
-        Err(StorageError::NotFound { .. }) => Vec::new(),
-        Err(error) => {
-            problems.push(error.to_string());
-            return HashMap::new();
-        }
-    };
-    let names: Vec<String> = entries
-        .into_iter()
-        .filter(|e| e.is_folder)
-        .map(|e| e.name)
-        .collect();
-    let paths: Vec<String> = names
-        .iter()
-        .map(|n| format!("{tags_path}/{n}/current/link"))
-        .collect();
-    let reads = read_batched(driver, paths.clone(), concurrency).await;
-    let results = names
-        .into_iter()
-        .zip(paths)
-        .zip(reads)
-        .map(|((tag, path), read)| {
-            let result = match read {
-                Ok((bytes, _)) => parse_link(&bytes).map_err(|e| format!("`{path}`: {e}")),
-                Err(StorageError::NotFound { .. }) => Err(String::new()),
-                Err(error) => Err(error.to_string()),
-            };
-            (tag, result)
-        });
+    let links = read_links(driver, &tags_path, "current/link", concurrency, problems).await;
+    let results = links.into_iter().map(|(tag, path, read)| {
+        let result = match read {
+            Ok((bytes, _)) => parse_link(&bytes).map_err(|e| format!("`{path}`: {e}")),
+            Err(StorageError::NotFound { .. }) => Err(String::new()),
+            Err(error) => Err(error.to_string()),
+        };
+        (tag, result)
+    });
     let mut tags: HashMap<Digest, BTreeSet<Tag>> = HashMap::new();
     for (tag, result) in results {
         match result {
@@ -199,6 +178,41 @@ pub async fn read_tags<S: StorageDriver>(
         }
     }
     tags
+}
+
+/// For every sub-folder of `folder`: its name, the path of `<name>/<link>`, and that file read
+/// (in batches). A missing folder has no entries; an unreadable one is a problem.
+async fn read_links<S: StorageDriver>(
+    driver: &S,
+    folder: &str,
+    link: &str,
+    concurrency: usize,
+    problems: &mut Vec<String>,
+) -> Vec<(String, String, Result<Timed, StorageError>)> {
+    let entries = match driver.list(folder).await {
+        Ok(entries) => entries,
+        Err(StorageError::NotFound { .. }) => Vec::new(),
+        Err(error) => {
+            problems.push(error.to_string());
+            return Vec::new();
+        }
+    };
+    let names: Vec<String> = entries
+        .into_iter()
+        .filter(|e| e.is_folder)
+        .map(|e| e.name)
+        .collect();
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| format!("{folder}/{n}/{link}"))
+        .collect();
+    let reads = read_batched(driver, paths.clone(), concurrency).await;
+    names
+        .into_iter()
+        .zip(paths)
+        .zip(reads)
+        .map(|((name, path), read)| (name, path, read))
+        .collect()
 }
 
 /// A revision found in a repository: its digest and when its link was written.
@@ -214,43 +228,22 @@ async fn read_revisions<S: StorageDriver>(
     problems: &mut Vec<String>,
 ) -> Vec<Revision> {
     let revisions_path = format!("{}/_manifests/revisions/sha256", repository_path(name));
-    let entries = match driver.list(&revisions_path).await {
-        Ok(entries) => entries,
-        Err(StorageError::NotFound { .. }) => Vec::new(),
-        Err(error) => {
-            problems.push(error.to_string());
-            return Vec::new();
-        }
-    };
-    let names: Vec<String> = entries
-        .into_iter()
-        .filter(|e| e.is_folder)
-        .map(|e| e.name)
-        .collect();
-    let paths: Vec<String> = names
-        .iter()
-        .map(|n| format!("{revisions_path}/{n}/link"))
-        .collect();
-    let reads = read_batched(driver, paths.clone(), concurrency).await;
-    let results = names
-        .iter()
-        .zip(paths)
-        .zip(reads)
-        .map(|((name, path), read)| match read {
-            Ok((bytes, pushed)) => {
-                let digest = parse_link(&bytes).map_err(|e| format!("`{path}`: {e}"))?;
-                if digest.hex() != name {
-                    return Err(format!(
-                        "`{path}` names `{digest}`, not the revision it is filed under"
-                    ));
-                }
-                Ok(Some(Revision { digest, pushed }))
+    let links = read_links(driver, &revisions_path, "link", concurrency, problems).await;
+    let results = links.into_iter().map(|(name, path, read)| match read {
+        Ok((bytes, pushed)) => {
+            let digest = parse_link(&bytes).map_err(|e| format!("`{path}`: {e}"))?;
+            if digest.hex() != name {
+                return Err(format!(
+                    "`{path}` names `{digest}`, not the revision it is filed under"
+                ));
             }
-            // The registry removes the link, not its folder, when a manifest is deleted: a
-            // folder without a link is a deleted revision.
-            Err(StorageError::NotFound { .. }) => Ok(None),
-            Err(error) => Err(error.to_string()),
-        });
+            Ok(Some(Revision { digest, pushed }))
+        }
+        // The registry removes the link, not its folder, when a manifest is deleted: a
+        // folder without a link is a deleted revision.
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(error) => Err(error.to_string()),
+    });
     let mut revisions = Vec::new();
     for result in results {
         match result {

@@ -19,6 +19,41 @@ pub struct History {
 }
 
 impl History {
+    /// Every kept tag and kept untagged manifest is fully pullable.
+    pub fn assert_kept_pullable(&self, registry: &TestRegistry) {
+        for (repository, tag) in &self.kept_tags {
+            let problems = registry.pull_problems(repository, tag);
+            assert!(
+                problems.is_empty(),
+                "{repository}:{tag} is broken: {problems:?}"
+            );
+        }
+        for (repository, digest) in &self.kept_untagged {
+            let problems = registry.pull_problems(repository, digest.as_str());
+            assert!(
+                problems.is_empty(),
+                "{repository}@{digest} is broken: {problems:?}"
+            );
+        }
+    }
+
+    /// The state a complete, fault-free run leaves: kept things pullable, the rest gone.
+    pub fn assert_applied(&self, registry: &TestRegistry) {
+        self.assert_kept_pullable(registry);
+        for (repository, digest) in &self.deleted {
+            assert!(
+                !registry.exists(repository, digest),
+                "{repository}@{digest} was not deleted"
+            );
+        }
+        for (repository, tag) in &self.deleted_tags {
+            assert!(
+                !registry.tags(repository).contains(tag),
+                "{repository}:{tag} still there"
+            );
+        }
+    }
+
     fn keep(&mut self, repository: &str, tag: &str) {
         self.kept_tags.push((repository.into(), tag.into()));
     }
