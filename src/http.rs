@@ -2,13 +2,15 @@
 //! registry refusals turned into errors that say what to do. Knows nothing of plans.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use reqwest::{header, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use crate::bearer::{parse_token, repository_scope, Action, Realm, TokenCache};
 use crate::manifest::MANIFEST_ACCEPT;
 use crate::model::{Digest, RepositoryName};
 
@@ -142,6 +144,14 @@ pub enum RegistryError {
         /// What to do about it.
         hint: String,
     },
+    /// The registry asks for bearer tokens from a realm that cannot be used.
+    #[error("cannot authenticate to registry `{registry}`: {message}")]
+    TokenRealm {
+        /// The registry's URL.
+        registry: String,
+        /// What is wrong with its token realm or the token server's answer.
+        message: String,
+    },
     /// 405 on DELETE: the registry has deletion turned off.
     #[error(
         "deletion is disabled on this registry (set REGISTRY_STORAGE_DELETE_ENABLED=true): \
@@ -170,7 +180,9 @@ impl RegistryError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            RegistryError::Unauthorized { .. } | RegistryError::DeletionDisabled { .. }
+            RegistryError::Unauthorized { .. }
+                | RegistryError::DeletionDisabled { .. }
+                | RegistryError::TokenRealm { .. }
         )
     }
 }
@@ -192,6 +204,19 @@ pub struct RegistryClient {
     http: reqwest::Client,
     credentials: Option<Credentials>,
     retry: RetryPolicy,
+    /// The bearer realm and tokens, once the registry asked for them; shared by clones.
+    tokens: Arc<TokenCache>,
+    allow_insecure_http: bool,
+}
+
+/// What a request carries to prove who sends it.
+enum Authorization<'a> {
+    /// Nothing (anonymous).
+    None,
+    /// HTTP basic auth.
+    Basic(&'a Credentials),
+    /// A bearer token from the registry's token server.
+    Bearer(SecretString),
 }
 
 impl fmt::Debug for RegistryClient {
@@ -323,7 +348,16 @@ impl RegistryClient {
             http,
             credentials,
             retry,
+            tokens: Arc::default(),
+            allow_insecure_http: false,
         })
+    }
+
+    /// Allows sending credentials to a plain-http token server that is not loopback
+    /// (`REGSWEEP_ALLOW_INSECURE_HTTP`); the registry URL itself is checked by `settings`.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
     }
 
     /// The registry's URL as shown to users (never with credentials).
@@ -331,14 +365,137 @@ impl RegistryClient {
         &self.display
     }
 
-    /// Sends a request, retrying transient failures within the policy's bounds. Retrying a
-    /// DELETE is safe: if an earlier attempt did delete, the retry answers 404, which callers
-    /// treat as success.
+    /// Sends a request authorised for `scope` (`repository:<name>:pull`…; `None` for
+    /// `/v2/`), retrying transient failures within the policy's bounds. On a registry that
+    /// asks for bearer tokens, the token for the scope is obtained first (cached until it
+    /// expires) and renewed once when the registry answers 401. Retrying a DELETE is safe: if
+    /// an earlier attempt did delete, the retry answers 404, which callers treat as success.
     async fn send(
         &self,
         method: Method,
         url: Url,
         accept: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<Answer, RegistryError> {
+        let mut renewed = false;
+        loop {
+            let authorization = match self.tokens.realm() {
+                Some(realm) => Authorization::Bearer(self.token(&realm, scope).await?),
+                None => match &self.credentials {
+                    Some(credentials) => Authorization::Basic(credentials),
+                    None => Authorization::None,
+                },
+            };
+            let answer = self
+                .exchange(method.clone(), url.clone(), accept, &authorization)
+                .await?;
+            if answer.status != StatusCode::UNAUTHORIZED || renewed {
+                return Ok(answer);
+            }
+            // 401: the registry wants a (new) bearer token. Learn its realm, or renew a token
+            // it no longer accepts (expired early, revoked), once.
+            let Some(challenge) = answer
+                .header(header::WWW_AUTHENTICATE)
+                .map(crate::auth::parse_challenges)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| c.scheme == "bearer")
+            else {
+                return Ok(answer);
+            };
+            let realm = Realm::from_challenge(&challenge).map_err(|message| {
+                RegistryError::TokenRealm {
+                    registry: self.display.clone(),
+                    message,
+                }
+            })?;
+            self.tokens.set_realm(realm);
+            self.tokens.forget(scope.unwrap_or_default());
+            renewed = true;
+        }
+    }
+
+    /// The cached token for `scope`, or a new one from the realm.
+    async fn token(&self, realm: &Realm, scope: Option<&str>) -> Result<SecretString, RegistryError> {
+        let slot = self.tokens.slot(scope.unwrap_or_default());
+        let mut token = slot.lock().await;
+        if let Some(current) = token.as_ref().filter(|t| t.renew_at > Instant::now()) {
+            return Ok(current.value.clone());
+        }
+        let url = realm.token_url(scope);
+        if self.credentials.is_some()
+            && url.scheme() == "http"
+            && !crate::settings::is_loopback(&url)
+            && !self.allow_insecure_http
+        {
+            return Err(RegistryError::TokenRealm {
+                registry: self.display.clone(),
+                message: format!(
+                    "its token server `{}` is plain http: the credentials would be sent \
+                     unencrypted; set REGSWEEP_ALLOW_INSECURE_HTTP=true if the network is trusted",
+                    realm.url.host_str().unwrap_or_default()
+                ),
+            });
+        }
+        let authorization = match &self.credentials {
+            Some(credentials) => Authorization::Basic(credentials),
+            None => Authorization::None,
+        };
+        let scope_text = scope.unwrap_or("(none)");
+        let answer = self
+            .exchange(Method::GET, url, Some("application/json"), &authorization)
+            .await?;
+        let realm_text = realm.url.as_str();
+        match answer.status {
+            StatusCode::OK => {
+                let fresh = parse_token(&answer.body, Instant::now()).map_err(|message| {
+                    RegistryError::TokenRealm {
+                        registry: self.display.clone(),
+                        message: format!("token server `{realm_text}`: {message}"),
+                    }
+                })?;
+                tracing::debug!(scope = scope_text, realm = realm_text, "new bearer token");
+                let value = fresh.value.clone();
+                *token = Some(fresh);
+                Ok(value)
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                let (account, hint) = match &self.credentials {
+                    Some(c) => (
+                        format!(" for user `{}`", c.username),
+                        "check the user and password (or robot-account secret) in REGISTRY_AUTH"
+                            .to_string(),
+                    ),
+                    None => (
+                        String::new(),
+                        "set REGISTRY_AUTH to `user:password` of an account allowed to do this"
+                            .to_string(),
+                    ),
+                };
+                Err(RegistryError::Unauthorized {
+                    registry: realm_text.to_string(),
+                    action: format!("issue a token for scope `{scope_text}`"),
+                    status: answer.status,
+                    account,
+                    hint,
+                })
+            }
+            status => Err(RegistryError::Unexpected {
+                registry: realm_text.to_string(),
+                action: format!("the token request for scope `{scope_text}`"),
+                status,
+                detail: error_detail(&answer.body),
+            }),
+        }
+    }
+
+    /// One request with retries of transient failures, bounded in attempts and time.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: Url,
+        accept: Option<&str>,
+        authorization: &Authorization<'_>,
     ) -> Result<Answer, RegistryError> {
         let started = std::time::Instant::now();
         let mut attempt = 0;
@@ -348,12 +505,14 @@ impl RegistryClient {
             if let Some(accept) = accept {
                 request = request.header(header::ACCEPT, accept);
             }
-            if let Some(credentials) = &self.credentials {
-                request = request.basic_auth(
+            request = match authorization {
+                Authorization::None => request,
+                Authorization::Basic(credentials) => request.basic_auth(
                     &credentials.username,
                     Some(credentials.password.expose_secret()),
-                );
-            }
+                ),
+                Authorization::Bearer(token) => request.bearer_auth(token.expose_secret()),
+            };
             let result = async {
                 let response = request.send().await?;
                 let status = response.status();
@@ -409,38 +568,38 @@ impl RegistryClient {
         }
     }
 
-    fn refused(
-        &self,
-        action: String,
-        status: StatusCode,
-        challenge: Option<&str>,
-    ) -> RegistryError {
-        let (account, hint) = match (&self.credentials, status) {
-            (None, _) => (
-                String::new(),
-                "set REGISTRY_AUTH to `user:password` of an account allowed to do this".to_string(),
-            ),
-            (Some(c), StatusCode::UNAUTHORIZED) => (
-                format!(" for user `{}`", c.username),
-                "check the user and password in REGISTRY_AUTH".to_string(),
-            ),
-            (Some(c), _) => (
-                format!(" for user `{}`", c.username),
-                "the account is known but lacks permission: grant it delete rights".to_string(),
-            ),
+    /// A 401/403 from the registry, explained: who was refused what, and what to do. With
+    /// bearer tokens, the token server issued a token without the scope (servers grant
+    /// silently only what the account may do), so the scope and account are named.
+    fn refused(&self, action: String, status: StatusCode, scope: Option<&str>) -> RegistryError {
+        let account = match &self.credentials {
+            Some(c) => format!(" for user `{}`", c.username),
+            None => String::new(),
         };
-        let bearer = challenge
-            .map(crate::auth::parse_challenges)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|c| c.scheme == "bearer");
-        let hint = match bearer {
-            Some(bearer) => format!(
-                "{hint} (the registry asks for bearer-token authentication from `{}`, \
-                 which this version of regsweep does not speak yet)",
-                bearer.param("realm").unwrap_or("an unnamed realm")
+        let hint = match (self.tokens.realm(), &self.credentials, status) {
+            (Some(realm), credentials, _) => format!(
+                "the token server `{}` gave {} a token without scope `{}`: grant the account \
+                 that permission{}",
+                realm.url,
+                credentials.as_ref()
+                    .map(|c| format!("account `{}`", c.username))
+                    .unwrap_or_else(|| "anonymous access".into()),
+                scope.unwrap_or("(none)"),
+                if credentials.is_none() {
+                    ", or set REGISTRY_AUTH to `user:password` of an account that has it"
+                } else {
+                    ""
+                },
             ),
-            None => hint,
+            (None, None, _) => {
+                "set REGISTRY_AUTH to `user:password` of an account allowed to do this".to_string()
+            }
+            (None, Some(_), StatusCode::UNAUTHORIZED) => {
+                "check the user and password in REGISTRY_AUTH".to_string()
+            }
+            (None, Some(_), _) => {
+                "the account is known but lacks permission: grant it delete rights".to_string()
+            }
         };
         RegistryError::Unauthorized {
             registry: self.display.clone(),
@@ -454,15 +613,13 @@ impl RegistryClient {
     /// `GET /v2/`: checks that the registry answers and accepts the credentials.
     pub async fn check(&self) -> Result<(), RegistryError> {
         let answer = self
-            .send(Method::GET, api_root_url(&self.base), None)
+            .send(Method::GET, api_root_url(&self.base), None, None)
             .await?;
         match answer.status {
             s if s.is_success() => Ok(()),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.refused(
-                "access its API".into(),
-                answer.status,
-                answer.header(header::WWW_AUTHENTICATE),
-            )),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(self.refused("access its API".into(), answer.status, None))
+            }
             status => Err(RegistryError::Unexpected {
                 registry: self.display.clone(),
                 action: "GET /v2/ (is this a registry?)".into(),
@@ -472,13 +629,11 @@ impl RegistryClient {
         }
     }
 
-    fn unexpected(&self, action: String, answer: &Answer) -> RegistryError {
+    fn unexpected(&self, action: String, answer: &Answer, scope: Option<&str>) -> RegistryError {
         match answer.status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => self.refused(
-                action,
-                answer.status,
-                answer.header(header::WWW_AUTHENTICATE),
-            ),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                self.refused(action, answer.status, scope)
+            }
             status => RegistryError::Unexpected {
                 registry: self.display.clone(),
                 action,
@@ -495,13 +650,17 @@ impl RegistryClient {
         reference: &str,
     ) -> Result<Option<bytes::Bytes>, RegistryError> {
         let url = manifest_url(&self.base, repository, reference);
-        let answer = self.send(Method::GET, url, Some(MANIFEST_ACCEPT)).await?;
+        let scope = repository_scope(repository, Action::Pull);
+        let answer = self
+            .send(Method::GET, url, Some(MANIFEST_ACCEPT), Some(&scope))
+            .await?;
         match answer.status {
             StatusCode::OK => Ok(Some(answer.body)),
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(self.unexpected(
                 format!("read manifest `{reference}` of `{repository}`"),
                 &answer,
+                Some(&scope),
             )),
         }
     }
@@ -515,11 +674,16 @@ impl RegistryClient {
         let mut url = self.base.clone();
         let prefix = self.base.path().trim_end_matches('/');
         url.set_path(&format!("{prefix}/v2/{repository}/blobs/{digest}"));
-        let answer = self.send(Method::HEAD, url, None).await?;
+        let scope = repository_scope(repository, Action::Pull);
+        let answer = self.send(Method::HEAD, url, None, Some(&scope)).await?;
         match answer.status {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(self.unexpected(format!("check blob `{digest}` of `{repository}`"), &answer)),
+            _ => Err(self.unexpected(
+                format!("check blob `{digest}` of `{repository}`"),
+                &answer,
+                Some(&scope),
+            )),
         }
     }
 
@@ -530,8 +694,9 @@ impl RegistryClient {
         digest: &Digest,
     ) -> Result<Deleted, RegistryError> {
         let url = manifest_url(&self.base, repository, digest.as_str());
+        let scope = repository_scope(repository, Action::Delete);
         let answer = self
-            .send(Method::DELETE, url, Some(MANIFEST_ACCEPT))
+            .send(Method::DELETE, url, Some(MANIFEST_ACCEPT), Some(&scope))
             .await?;
         match answer.status {
             StatusCode::ACCEPTED | StatusCode::OK | StatusCode::NO_CONTENT => Ok(Deleted::Now),
@@ -542,7 +707,7 @@ impl RegistryClient {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.refused(
                 format!("delete manifests in `{repository}`"),
                 answer.status,
-                answer.header(header::WWW_AUTHENTICATE),
+                Some(&scope),
             )),
             status => Err(RegistryError::Unexpected {
                 registry: self.display.clone(),

@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod auth;
+pub mod bearer;
 pub mod cli;
 pub mod discover;
 pub mod distribution;
@@ -79,7 +80,8 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
         &settings.tls,
         settings.retry.clone(),
     )
-    .map_err(RunError::Client)?;
+    .map_err(RunError::Client)?
+    .allow_insecure_http(settings.allow_insecure_http);
     // Fail fast on an unreachable registry or refused credentials, before reading storage.
     client.check().await?;
     let progress = Progress::new(settings.quiet);

@@ -85,6 +85,8 @@ pub struct Settings {
     pub log_level: tracing::level_filters::LevelFilter,
     /// No progress output.
     pub quiet: bool,
+    /// Credentials may go over plain http to a host that is not loopback (token servers too).
+    pub allow_insecure_http: bool,
 }
 
 /// Whether a URL's host is this machine (`localhost`, 127.0.0.0/8, `::1`).
@@ -505,6 +507,7 @@ impl Settings {
             max_delete,
             log_level,
             quiet: boolean(&cli.quiet, env::QUIET, "quiet")?,
+            allow_insecure_http,
         })
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod proxy;
 pub mod scenario;
+pub mod token;
 
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -41,6 +42,9 @@ pub struct RegistryOptions {
     pub tls: bool,
     /// Serve this existing storage folder instead of a new empty one (benchmarks).
     pub storage: Option<PathBuf>,
+    /// `auth: token` with a token server of these accounts; regsweep gets the first
+    /// `Grant::All` account as REGISTRY_AUTH.
+    pub token_auth: Option<token::TokenServerOptions>,
 }
 
 /// The registry binary: `$REGSWEEP_TEST_REGISTRY`, else `docker-registry` or `registry` on PATH.
@@ -78,8 +82,10 @@ pub struct TestRegistry {
     pub dir: tempfile::TempDir,
     /// The certificate (PEM) when TLS is on.
     pub certificate: Option<PathBuf>,
-    /// Basic-auth credentials when on.
+    /// The credentials regsweep gets (basic auth, or the token server's account).
     pub auth: Option<(String, String)>,
+    /// The token server when `auth: token` is on.
+    pub token_server: Option<token::TokenServer>,
     storage: PathBuf,
     client: reqwest::blocking::Client,
 }
@@ -130,6 +136,28 @@ impl TestRegistry {
                 "auth:\n  htpasswd:\n    realm: regsweep-test\n    path: {}\n",
                 htpasswd.display()
             );
+        }
+        let token_server = options
+            .token_auth
+            .clone()
+            .map(token::TokenServer::start);
+        let mut auth = options.basic_auth.clone();
+        if let Some(server) = &token_server {
+            let bundle = dir.path().join("token-root.pem");
+            std::fs::write(&bundle, &server.signer.certificate_pem).unwrap();
+            auth_section = format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                server.realm,
+                token::SERVICE,
+                token::ISSUER,
+                bundle.display()
+            );
+            let accounts = &options.token_auth.as_ref().unwrap().accounts;
+            auth = accounts
+                .iter()
+                .filter(|(_, (_, grant))| *grant == token::Grant::All)
+                .map(|(user, (password, _))| (user.clone(), password.clone()))
+                .min();
         }
         let mut tls_section = String::new();
         let mut certificate = None;
@@ -186,7 +214,8 @@ impl TestRegistry {
                     url,
                     dir,
                     certificate,
-                    auth: options.basic_auth.clone(),
+                    auth,
+                    token_server,
                     storage,
                     client,
                 };
@@ -220,7 +249,15 @@ impl TestRegistry {
         } else {
             format!("{}{path}", self.url)
         };
-        let request = self.client.request(method, url);
+        let request = self.client.request(method, url.clone());
+        if let Some(server) = &self.token_server {
+            // The harness mints its own token, for the repository in the path.
+            let repository = repository_in_path(&url).unwrap_or_default();
+            let token = server
+                .signer
+                .mint("harness", token::full_access(&repository));
+            return request.bearer_auth(token);
+        }
         match &self.auth {
             Some((user, password)) => request.basic_auth(user, Some(password)),
             None => request,
@@ -567,6 +604,16 @@ impl Drop for TestRegistry {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// The repository name in a `/v2/<name>/(manifests|blobs|tags)/…` URL or path.
+pub fn repository_in_path(url: &str) -> Option<String> {
+    let path = url.split_once("/v2/")?.1;
+    ["/manifests/", "/blobs/", "/tags/", "/referrers/"]
+        .iter()
+        .filter_map(|marker| path.find(marker))
+        .min()
+        .map(|end| path[..end].to_string())
 }
 
 /// An index entry's platform: architecture and optional variant (OS is always linux).
