@@ -141,7 +141,10 @@ pub struct TokenCache {
 impl TokenCache {
     /// The realm, once a challenge has named it.
     pub fn realm(&self) -> Option<Realm> {
-        self.realm.lock().expect("the realm lock is never poisoned").clone()
+        self.realm
+            .lock()
+            .expect("the realm lock is never poisoned")
+            .clone()
     }
 
     /// Remembers the realm a challenge named.

@@ -403,12 +403,11 @@ impl RegistryClient {
             else {
                 return Ok(answer);
             };
-            let realm = Realm::from_challenge(&challenge).map_err(|message| {
-                RegistryError::TokenRealm {
+            let realm =
+                Realm::from_challenge(&challenge).map_err(|message| RegistryError::TokenRealm {
                     registry: self.display.clone(),
                     message,
-                }
-            })?;
+                })?;
             self.tokens.set_realm(realm);
             self.tokens.forget(scope.unwrap_or_default());
             renewed = true;
@@ -416,7 +415,11 @@ impl RegistryClient {
     }
 
     /// The cached token for `scope`, or a new one from the realm.
-    async fn token(&self, realm: &Realm, scope: Option<&str>) -> Result<SecretString, RegistryError> {
+    async fn token(
+        &self,
+        realm: &Realm,
+        scope: Option<&str>,
+    ) -> Result<SecretString, RegistryError> {
         let slot = self.tokens.slot(scope.unwrap_or_default());
         let mut token = slot.lock().await;
         if let Some(current) = token.as_ref().filter(|t| t.renew_at > Instant::now()) {
@@ -581,7 +584,8 @@ impl RegistryClient {
                 "the token server `{}` gave {} a token without scope `{}`: grant the account \
                  that permission{}",
                 realm.url,
-                credentials.as_ref()
+                credentials
+                    .as_ref()
                     .map(|c| format!("account `{}`", c.username))
                     .unwrap_or_else(|| "anonymous access".into()),
                 scope.unwrap_or("(none)"),

@@ -46,10 +46,8 @@ fn asks_for_exactly_the_scopes_needed_and_caches_them() {
 
     let server = registry.token_server.as_ref().unwrap();
     let requests = server.requests.lock().unwrap().clone();
-    assert!(requests
-        .iter()
-        .all(|r| r.account.as_deref() == Some("ci")
-            && r.service.as_deref() == Some(common::token::SERVICE)));
+    assert!(requests.iter().all(|r| r.account.as_deref() == Some("ci")
+        && r.service.as_deref() == Some(common::token::SERVICE)));
     let asked = server.scopes_asked();
     // `/v2/` first (no scope), then per repository `pull` (reads, the pre-delete checks go
     // through storage) and `delete`, each once: tokens are cached per scope.

@@ -137,10 +137,7 @@ impl TestRegistry {
                 htpasswd.display()
             );
         }
-        let token_server = options
-            .token_auth
-            .clone()
-            .map(token::TokenServer::start);
+        let token_server = options.token_auth.clone().map(token::TokenServer::start);
         let mut auth = options.basic_auth.clone();
         if let Some(server) = &token_server {
             let bundle = dir.path().join("token-root.pem");

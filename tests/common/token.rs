@@ -78,7 +78,8 @@ impl Signer {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let header = json!({"typ": "JWT", "alg": "ES256", "x5c": [STANDARD.encode(&self.certificate_der)]});
+        let header =
+            json!({"typ": "JWT", "alg": "ES256", "x5c": [STANDARD.encode(&self.certificate_der)]});
         let claims = json!({
             "iss": ISSUER,
             "sub": subject,
@@ -218,7 +219,10 @@ fn answer(
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())));
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+        });
     requests.lock().unwrap().push(TokenRequest {
         account: basic.as_ref().map(|(u, _)| u.clone()),
         scopes: scopes.clone(),
