@@ -46,6 +46,22 @@ pub mod env {
     pub const HTTP_ATTEMPTS: &str = "REGSWEEP_HTTP_ATTEMPTS";
     /// First retry delay (doubles each retry).
     pub const RETRY_DELAY: &str = "REGSWEEP_RETRY_DELAY";
+    /// S3 access key (with `REGISTRY_STORAGE=s3`).
+    pub const ACCESS_KEY: &str = "ACCESS_KEY";
+    /// S3 secret key.
+    pub const SECRET_KEY: &str = "SECRET_KEY";
+    /// The registry's S3 bucket.
+    pub const BUCKET: &str = "BUCKET";
+    /// The bucket's region.
+    pub const REGION: &str = "REGION";
+    /// An S3-compatible endpoint.
+    pub const S3_ENDPOINT: &str = "REGSWEEP_S3_ENDPOINT";
+    /// Path-style S3 addressing.
+    pub const S3_PATH_STYLE: &str = "REGSWEEP_S3_PATH_STYLE";
+    /// Where manifests are discovered: storage or the API alone.
+    pub const SOURCE: &str = "REGSWEEP_SOURCE";
+    /// Repositories to clean, for accounts without catalog access.
+    pub const REPOSITORIES: &str = "REGSWEEP_REPOSITORIES";
     /// Log verbosity on standard error.
     pub const LOG: &str = "REGSWEEP_LOG";
     /// No progress output.
@@ -69,13 +85,56 @@ pub struct Cli {
     #[arg(long, env = env::REGISTRY_URL, value_name = "URL", hide_env_values = true)]
     pub registry_url: Option<String>,
 
-    /// Folder holding the registry's storage (the one containing `docker/registry/v2`).
-    #[arg(long, env = env::REGISTRY_DIR, value_name = "PATH", default_value = "/registry")]
-    pub registry_dir: String,
+    /// Folder holding the registry's storage (the one containing `docker/registry/v2`)
+    /// [default: /registry]. With `REGISTRY_STORAGE=s3`: the registry's `rootdirectory`
+    /// inside the bucket [default: the bucket's root]. When it is not given and `/registry`
+    /// does not exist, regsweep works from the API alone (see --source).
+    #[arg(long, env = env::REGISTRY_DIR, value_name = "PATH")]
+    pub registry_dir: Option<String>,
 
-    /// Kind of storage the registry uses: `filesystem` (the folder in --registry-dir).
-    #[arg(long, env = env::REGISTRY_STORAGE, value_name = "KIND", default_value = "filesystem")]
-    pub registry_storage: String,
+    /// Kind of storage the registry uses: `filesystem` (the folder in --registry-dir) or `s3`
+    /// (case-insensitive) [default: filesystem].
+    #[arg(long, env = env::REGISTRY_STORAGE, value_name = "KIND")]
+    pub registry_storage: Option<String>,
+
+    /// Where manifests are discovered: `storage` (REGISTRY_DIR or S3; finds untagged
+    /// manifests), `api` (catalog, tags, manifests, referrers through the registry API alone;
+    /// cannot see untagged manifests), or `auto`: storage when REGISTRY_STORAGE is set or
+    /// the storage folder exists, else the API.
+    #[arg(long, env = env::SOURCE, value_name = "SOURCE", default_value = "auto")]
+    pub source: String,
+
+    /// Only these repositories, comma-separated (`team/app,team/api`): for accounts that may
+    /// not list the catalog. Combines with --repo-filter.
+    #[arg(long, env = env::REPOSITORIES, value_name = "NAMES")]
+    pub repositories: Option<String>,
+
+    /// S3 access key ID; when unset, the AWS SDK's default credential chain (environment,
+    /// profile, web identity, instance role). Never printed.
+    #[arg(long, env = env::ACCESS_KEY, value_name = "KEY", hide_env_values = true)]
+    pub access_key: Option<String>,
+
+    /// S3 secret access key, with --access-key. Never printed.
+    #[arg(long, env = env::SECRET_KEY, value_name = "SECRET", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// The S3 bucket holding the registry's storage (required with `REGISTRY_STORAGE=s3`).
+    #[arg(long, env = env::BUCKET, value_name = "NAME")]
+    pub bucket: Option<String>,
+
+    /// The bucket's region [default: AWS_REGION or the profile's, else us-east-1].
+    #[arg(long, env = env::REGION, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, DigitalOcean Spaces, Cloudflare R2),
+    /// e.g. `https://minio.example.com:9000`; the SDK's AWS_ENDPOINT_URL works too.
+    #[arg(long, env = env::S3_ENDPOINT, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Path-style S3 addressing (`https://host/bucket/key`) [default: true with a custom
+    /// endpoint, false for AWS].
+    #[arg(long, env = env::S3_PATH_STYLE, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub s3_path_style: Option<String>,
 
     /// Accept the registry's TLS certificate without verifying it. Prefer --ca-cert.
     #[arg(long, env = env::SELF_SIGNED_CERT, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]

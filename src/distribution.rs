@@ -1,14 +1,18 @@
-//! distribution: the provider for a registry speaking the distribution API whose storage
-//! regsweep can read. Storage tells what exists (the API cannot list untagged manifests); the
-//! API does every deletion (storage is never written).
+//! distribution: the providers for a registry speaking the distribution API. `Distribution`
+//! reads its storage, which tells what exists (the API cannot list untagged manifests);
+//! `ApiOnly` has nothing but the API. The API does every deletion (storage is never written).
+
+use std::collections::{HashMap, HashSet};
+
+use futures::stream::{self, StreamExt};
+use tokio::sync::Mutex;
 
 use crate::apply::{CurrentTags, Provider};
-use std::collections::HashSet;
-
+use crate::discover::api;
 use crate::discover::storage::{new_revisions, read_children, read_tags};
 use crate::discover::StorageDriver;
 use crate::http::{Deleted, RegistryClient, RegistryError};
-use crate::model::{Digest, RepositoryName};
+use crate::model::{Digest, RepositoryName, Tag};
 
 /// Storage for reading, the registry's API for deleting.
 #[derive(Debug)]
@@ -59,6 +63,96 @@ impl<S: StorageDriver> Provider for Distribution<S> {
         digest: &Digest,
     ) -> Result<Vec<Digest>, String> {
         read_children(&self.storage, digest).await
+    }
+
+    async fn delete_manifest(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Deleted, RegistryError> {
+        self.client.delete_manifest(repository, digest).await
+    }
+}
+
+/// The provider for a registry known only through its API (`REGSWEEP_SOURCE=api`): the
+/// pre-delete checks read tags and indexes through the API as well.
+#[derive(Debug)]
+pub struct ApiOnly {
+    client: RegistryClient,
+    concurrency: usize,
+    /// The tags `current_tags` read last, per repository: `new_manifests` follows it at once
+    /// in every pre-delete check and derives the new manifests from the same reading.
+    last_read: Mutex<HashMap<RepositoryName, CurrentTags>>,
+}
+
+impl ApiOnly {
+    /// A provider over `client`, reading with at most `concurrency` requests in flight.
+    pub fn new(client: RegistryClient, concurrency: usize) -> Self {
+        ApiOnly {
+            client,
+            concurrency: concurrency.max(1),
+            last_read: Mutex::default(),
+        }
+    }
+
+    async fn read_tags(&self, repository: &RepositoryName) -> Result<CurrentTags, String> {
+        let tags = api::list_tags(&self.client, repository)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let resolved: Vec<(Tag, Result<Option<Digest>, RegistryError>)> = stream::iter(tags)
+            .map(|tag| async move {
+                let digest = api::resolve_tag(&self.client, repository, &tag).await;
+                (tag, digest)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let mut current = CurrentTags::new();
+        for (tag, digest) in resolved {
+            match digest {
+                Ok(Some(digest)) => {
+                    current.entry(digest).or_default().insert(tag);
+                }
+                Ok(None) => {}
+                Err(error) => return Err(format!("tag `{tag}`: {error}")),
+            }
+        }
+        Ok(current)
+    }
+}
+
+impl Provider for ApiOnly {
+    async fn current_tags(&self, repository: &RepositoryName) -> Result<CurrentTags, String> {
+        let tags = self.read_tags(repository).await?;
+        self.last_read
+            .lock()
+            .await
+            .insert(repository.clone(), tags.clone());
+        Ok(tags)
+    }
+
+    /// The tagged manifests not in `known`: the API shows nothing untagged, and a new index
+    /// that matters (one that could list a planned deletion) is tagged.
+    async fn new_manifests(
+        &self,
+        repository: &RepositoryName,
+        known: &HashSet<Digest>,
+    ) -> Result<Vec<Digest>, String> {
+        let last = self.last_read.lock().await.remove(repository);
+        let tags = match last {
+            Some(tags) => tags,
+            None => self.read_tags(repository).await?,
+        };
+        Ok(tags.into_keys().filter(|d| !known.contains(d)).collect())
+    }
+
+    async fn manifest_children(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Vec<Digest>, String> {
+        api::manifest_children(&self.client, repository, digest).await
     }
 
     async fn delete_manifest(

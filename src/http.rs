@@ -309,7 +309,8 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn header(&self, name: header::HeaderName) -> Option<&str> {
+    /// A header's value, when present and text.
+    pub fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
@@ -647,6 +648,45 @@ impl RegistryClient {
         }
     }
 
+    /// The registry's base URL (which may carry a path prefix).
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// A URL below the base: `path` starts with `/v2/`; a path prefix of the base is kept.
+    pub fn url(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let prefix = self.base.path().trim_end_matches('/');
+        url.set_path(&format!("{prefix}{path}"));
+        url
+    }
+
+    /// `GET url` authorised for `scope`, with retries; for the API readers of `discover`.
+    pub async fn get(
+        &self,
+        url: Url,
+        accept: Option<&str>,
+        scope: &str,
+    ) -> Result<Answer, RegistryError> {
+        self.send(Method::GET, url, accept, Some(scope)).await
+    }
+
+    /// `HEAD url` authorised for `scope`, with retries.
+    pub async fn head(
+        &self,
+        url: Url,
+        accept: Option<&str>,
+        scope: &str,
+    ) -> Result<Answer, RegistryError> {
+        self.send(Method::HEAD, url, accept, Some(scope)).await
+    }
+
+    /// The error for an answer a reader did not expect: 401/403 explained, anything else
+    /// with the registry's own error text.
+    pub fn unexpected_answer(&self, action: String, answer: &Answer, scope: &str) -> RegistryError {
+        self.unexpected(action, answer, Some(scope))
+    }
+
     /// `GET /v2/<name>/manifests/<reference>` with every manifest type accepted. `None` on 404.
     pub async fn get_manifest(
         &self,
@@ -959,19 +999,26 @@ mod tests {
 
     #[tokio::test]
     async fn check_explains_refusals() {
+        // A bearer registry whose token server refuses anonymous access.
         let server = MockServer::start().await;
+        let realm = format!("{}/token", server.uri());
         Mock::given(method("GET"))
             .and(path("/v2/"))
             .respond_with(ResponseTemplate::new(401).insert_header(
                 "www-authenticate",
-                r#"Bearer realm="https://auth.example/token",service="registry""#,
+                format!(r#"Bearer realm="{realm}",service="registry""#),
             ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(401))
             .mount(&server)
             .await;
         let error = client(&server, None).check().await.unwrap_err().to_string();
         assert!(error.contains("set REGISTRY_AUTH"), "{error}");
         assert!(
-            error.contains("bearer-token authentication from `https://auth.example/token`"),
+            error.contains(&format!("`{realm}` refused to issue a token")),
             "{error}"
         );
 

@@ -26,10 +26,12 @@ use std::time::Instant;
 
 use chrono::Utc;
 
-use crate::apply::Applied;
+use crate::apply::{Applied, Provider};
+use crate::discover::api::{self, ApiDiscoveryError};
 use crate::discover::filesystem::FilesystemStorage;
+use crate::discover::s3::S3Storage;
 use crate::discover::storage::{self, LayoutError};
-use crate::distribution::Distribution;
+use crate::distribution::{ApiOnly, Distribution};
 use crate::http::{RegistryClient, RegistryError};
 use crate::model::{Action, Inventory, Plan, RepositoryName, Tag};
 use crate::progress::Progress;
@@ -58,6 +60,9 @@ pub enum RunError {
     /// The storage could not be used.
     #[error(transparent)]
     Storage(#[from] LayoutError),
+    /// Discovery through the registry API could not start.
+    #[error(transparent)]
+    Api(#[from] ApiDiscoveryError),
     /// The HTTP client could not be built.
     #[error("cannot set up the HTTP client: {0}")]
     Client(String),
@@ -85,23 +90,59 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
     // Fail fast on an unreachable registry or refused credentials, before reading storage.
     client.check().await?;
     let progress = Progress::new(settings.quiet);
-    let mut timings = Timings::default();
-
-    let StorageLocation::Filesystem(root) = &settings.storage;
-    let provider = Distribution::new(
-        FilesystemStorage::new(root),
-        client.clone(),
-        settings.concurrency,
-    );
+    let only = &settings.policy.repositories;
+    let concurrency = settings.concurrency;
     let started = Instant::now();
-    let inventory = storage::discover(
-        provider.storage(),
-        settings.policy.repository_filter.as_ref(),
-        settings.concurrency,
-        &progress,
-    )
-    .await?;
-    timings.discover_seconds = started.elapsed().as_secs_f64();
+    match &settings.storage {
+        StorageLocation::Filesystem(root) => {
+            let driver = FilesystemStorage::new(root);
+            let inventory = storage::discover(&driver, only, concurrency, &progress).await?;
+            let provider = Distribution::new(driver, client.clone(), concurrency);
+            finish(settings, &client, inventory, &provider, started, &progress).await
+        }
+        StorageLocation::S3(location) => {
+            let driver = S3Storage::connect(
+                location.clone(),
+                concurrency,
+                settings.retry.attempts,
+                settings.retry.attempt_timeout,
+            )
+            .await;
+            let inventory = storage::discover(&driver, only, concurrency, &progress).await?;
+            let provider = Distribution::new(driver, client.clone(), concurrency);
+            finish(settings, &client, inventory, &provider, started, &progress).await
+        }
+        StorageLocation::Api(reason) => {
+            tracing::info!(
+                reason = reason.as_str(),
+                "discovering through the registry API only"
+            );
+            let inventory = api::discover(&client, only, concurrency, &progress).await?;
+            let provider = ApiOnly::new(client.clone(), concurrency);
+            let mut outcome =
+                finish(settings, &client, inventory, &provider, started, &progress).await?;
+            outcome
+                .summary
+                .notices
+                .push(format!("{} ({reason})", api::NOTICE));
+            Ok(outcome)
+        }
+    }
+}
+
+/// Plan, apply (unless dry run), verify and summarise what `provider` discovered.
+async fn finish<P: Provider>(
+    settings: &Settings,
+    client: &RegistryClient,
+    inventory: Inventory,
+    provider: &P,
+    discovery_started: Instant,
+    progress: &Progress,
+) -> Result<Outcome, RunError> {
+    let mut timings = Timings {
+        discover_seconds: discovery_started.elapsed().as_secs_f64(),
+        ..Timings::default()
+    };
     tracing::info!(
         repositories = inventory.repositories.len(),
         manifests = inventory
@@ -132,7 +173,7 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
             let watcher = tokio::spawn(stop_on_signal(stop.clone()));
             let concurrency = settings.concurrency;
             let applied =
-                apply::apply(&plan, &inventory, &provider, concurrency, &stop, &progress).await;
+                apply::apply(&plan, &inventory, provider, concurrency, &stop, progress).await;
             watcher.abort();
             Some(applied)
         }
@@ -144,7 +185,7 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
     let verification = match &applied {
         Some(applied) if settings.verify && applied.fatal.is_none() => {
             let tags = kept_tags(&inventory, &plan);
-            Some(verify::verify(&client, tags, settings.concurrency, &progress).await)
+            Some(verify::verify(client, tags, settings.concurrency, progress).await)
         }
         _ => None,
     };

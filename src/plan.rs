@@ -30,8 +30,8 @@ pub struct Policy {
     pub hash_tag_keep: usize,
     /// Manifests younger than this are kept. Zero disables the rule.
     pub min_age: Duration,
-    /// Only plan this repository (`REPO_FILTER`).
-    pub repository_filter: Option<RepositoryName>,
+    /// Only plan these repositories (`REPO_FILTER`, `REGSWEEP_REPOSITORIES`); empty: all.
+    pub repositories: Vec<RepositoryName>,
 }
 
 impl Default for Policy {
@@ -41,7 +41,7 @@ impl Default for Policy {
                 .expect("default pattern is valid"),
             hash_tag_keep: DEFAULT_HASH_TAG_KEEP,
             min_age: Duration::zero(),
-            repository_filter: None,
+            repositories: Vec::new(),
         }
     }
 }
@@ -107,12 +107,7 @@ pub fn plan(inventory: &Inventory, policy: &Policy, now: DateTime<Utc>) -> Plan 
     let repositories = inventory
         .repositories
         .iter()
-        .filter(|r| {
-            policy
-                .repository_filter
-                .as_ref()
-                .is_none_or(|only| *only == r.name)
-        })
+        .filter(|r| policy.repositories.is_empty() || policy.repositories.contains(&r.name))
         .map(|r| plan_repository(r, policy, now))
         .collect();
     Plan { repositories }

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::cli::{env, Cli};
+use crate::discover::s3::{S3Location, SecretStringEq};
 use crate::discover::storage::LAYOUT_ROOT;
 use crate::http::{Credentials, RetryPolicy, TlsOptions};
 use crate::model::RepositoryName;
@@ -43,15 +44,140 @@ pub enum OutputFormat {
 pub enum StorageLocation {
     /// A local folder holding `docker/registry/v2`.
     Filesystem(PathBuf),
+    /// The registry's S3 bucket.
+    S3(S3Location),
+    /// No storage: the registry's API alone (catalog, tags, manifests, referrers), which
+    /// cannot see untagged manifests. The text says why this source was chosen.
+    Api(String),
 }
+
+/// The default storage folder (`REGISTRY_DIR`), where the seed's Docker image mounts it.
+pub const DEFAULT_REGISTRY_DIR: &str = "/registry";
 
 impl StorageLocation {
     /// For messages and reports.
     pub fn describe(&self) -> String {
         match self {
             StorageLocation::Filesystem(path) => path.display().to_string(),
+            StorageLocation::S3(location) => location.describe(),
+            StorageLocation::Api(_) => "none (registry API only)".to_string(),
         }
     }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Chooses and checks the discovery source: `REGSWEEP_SOURCE`, `REGISTRY_STORAGE`,
+/// `REGISTRY_DIR` and the S3 options.
+fn source(cli: &Cli) -> Result<StorageLocation, SettingsError> {
+    let kind = non_empty(&cli.registry_storage).map(str::to_ascii_lowercase);
+    let wanted = cli.source.trim().to_ascii_lowercase();
+    match wanted.as_str() {
+        "api" => return Ok(StorageLocation::Api(format!("{}=api", env::SOURCE))),
+        "" | "auto" | "storage" => {}
+        other => {
+            return Err(error(
+                env::SOURCE,
+                "source",
+                format!("`{other}` is not one of `auto`, `storage`, `api`"),
+            ))
+        }
+    }
+    match kind.as_deref() {
+        Some("s3") => return s3_location(cli).map(StorageLocation::S3),
+        Some("filesystem") | Some("local") => {
+            return storage(non_empty(&cli.registry_dir).unwrap_or(DEFAULT_REGISTRY_DIR))
+        }
+        Some(other) => {
+            return Err(error(
+                env::REGISTRY_STORAGE,
+                "registry-storage",
+                format!("`{other}` is not a storage kind (use `filesystem` or `s3`)"),
+            ))
+        }
+        None => {}
+    }
+    match non_empty(&cli.registry_dir) {
+        // Named explicitly: it must be registry storage (a typo must not silently turn the
+        // run into an API-only one).
+        Some(dir) => storage(dir),
+        None if wanted == "storage" || Path::new(DEFAULT_REGISTRY_DIR).exists() => {
+            storage(DEFAULT_REGISTRY_DIR)
+        }
+        None => Ok(StorageLocation::Api(format!(
+            "neither {} nor {} is set and `{DEFAULT_REGISTRY_DIR}` does not exist",
+            env::REGISTRY_STORAGE,
+            env::REGISTRY_DIR
+        ))),
+    }
+}
+
+/// The S3 options, checked.
+fn s3_location(cli: &Cli) -> Result<S3Location, SettingsError> {
+    let bucket = non_empty(&cli.bucket).ok_or_else(|| {
+        error(
+            env::BUCKET,
+            "bucket",
+            "REGISTRY_STORAGE=s3 needs the bucket's name in BUCKET",
+        )
+    })?;
+    let endpoint = match non_empty(&cli.s3_endpoint) {
+        None => None,
+        Some(text) => {
+            let url = Url::parse(text).map_err(|e| {
+                error(
+                    env::S3_ENDPOINT,
+                    "s3-endpoint",
+                    format!("`{text}` is not a URL: {e}"),
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(error(
+                    env::S3_ENDPOINT,
+                    "s3-endpoint",
+                    format!("`{text}` is not an http(s) URL"),
+                ));
+            }
+            Some(text.to_string())
+        }
+    };
+    let custom_endpoint =
+        endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty());
+    let path_style = match non_empty(&cli.s3_path_style) {
+        None => custom_endpoint,
+        Some(text) => boolean(text, env::S3_PATH_STYLE, "s3-path-style")?,
+    };
+    let access_key = non_empty(&cli.access_key).map(str::to_string);
+    let secret_key = non_empty(&cli.secret_key).map(str::to_string);
+    if access_key.is_some() != secret_key.is_some() {
+        let (input, flag, missing) = if access_key.is_some() {
+            (env::SECRET_KEY, "secret-key", "SECRET_KEY")
+        } else {
+            (env::ACCESS_KEY, "access-key", "ACCESS_KEY")
+        };
+        return Err(error(
+            input,
+            flag,
+            format!(
+                "{missing} is not set: give both ACCESS_KEY and SECRET_KEY, or neither to use \
+                 the AWS default credential chain"
+            ),
+        ));
+    }
+    Ok(S3Location {
+        bucket: bucket.to_string(),
+        root: non_empty(&cli.registry_dir)
+            .unwrap_or_default()
+            .trim_matches('/')
+            .to_string(),
+        region: non_empty(&cli.region).map(str::to_string),
+        endpoint,
+        path_style,
+        access_key,
+        secret_key: secret_key.map(|s| SecretStringEq(SecretString::from(s))),
+    })
 }
 
 /// Everything a run needs, validated. `Debug` never shows secrets.
@@ -310,39 +436,31 @@ impl Settings {
             }
         };
 
-        let storage = match cli.registry_storage.trim().to_ascii_lowercase().as_str() {
-            "" | "filesystem" | "local" => storage(&cli.registry_dir)?,
-            "s3" => {
-                return Err(error(
-                    env::REGISTRY_STORAGE,
-                    "registry-storage",
-                    "S3 storage is not available in this version of regsweep yet; point \
-                     REGISTRY_DIR at a copy or mount of the storage instead",
-                ))
-            }
-            other => {
-                return Err(error(
-                    env::REGISTRY_STORAGE,
-                    "registry-storage",
-                    format!("`{other}` is not a storage kind (use `filesystem`)"),
-                ))
-            }
-        };
+        let storage = source(cli)?;
         let dry_run = boolean(&cli.dry_run, env::DRY_RUN, "dry-run")?;
 
-        let repository_filter = match cli
-            .repo_filter
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(name) => Some(
+        let mut repositories = Vec::new();
+        if let Some(name) = non_empty(&cli.repo_filter) {
+            repositories.push(
                 name.trim_matches('/')
                     .parse::<RepositoryName>()
                     .map_err(|e| error(env::REPO_FILTER, "repo-filter", e.to_string()))?,
-            ),
-        };
+            );
+        }
+        for name in non_empty(&cli.repositories)
+            .unwrap_or_default()
+            .split(',')
+            .map(|n| n.trim().trim_matches('/'))
+            .filter(|n| !n.is_empty())
+        {
+            let name = name
+                .parse::<RepositoryName>()
+                .map_err(|e| error(env::REPOSITORIES, "repositories", format!("`{name}`: {e}")))?;
+            if !repositories.contains(&name) {
+                repositories.push(name);
+            }
+        }
+        repositories.sort();
         let hash_tag_pattern = Regex::new(&cli.hash_tag_pattern).map_err(|e| {
             error(
                 env::HASH_TAG_PATTERN,
@@ -491,7 +609,7 @@ impl Settings {
                 hash_tag_pattern,
                 hash_tag_keep,
                 min_age,
-                repository_filter,
+                repositories,
             },
             dry_run,
             concurrency,
@@ -622,6 +740,153 @@ mod tests {
         let error = Settings::from_cli(&cli).unwrap_err();
         assert_eq!(error.input, "REGISTRY_DIR");
         assert!(error.problem.contains("not registry storage"), "{error}");
+    }
+
+    /// Settings from exactly `args` (no storage folder added).
+    fn bare(args: &[&str]) -> Result<Settings, SettingsError> {
+        let mut argv = vec!["regsweep", "--registry-url", "http://r"];
+        argv.extend_from_slice(args);
+        Settings::from_cli(&Cli::try_parse_from(argv).unwrap())
+    }
+
+    #[test]
+    fn the_discovery_source() {
+        let dir = storage_dir();
+        let path = dir.path().to_str().unwrap();
+        assert!(matches!(
+            bare(&["--registry-dir", path]).unwrap().storage,
+            StorageLocation::Filesystem(_)
+        ));
+        assert!(matches!(
+            bare(&["--registry-dir", path, "--registry-storage", "Filesystem"])
+                .unwrap()
+                .storage,
+            StorageLocation::Filesystem(_)
+        ));
+        // Storage given, API asked for: the API wins, by request.
+        assert!(matches!(
+            bare(&["--registry-dir", path, "--source", "API"])
+                .unwrap()
+                .storage,
+            StorageLocation::Api(_)
+        ));
+        // Nothing given (and no /registry here): the API, with the reason.
+        if !Path::new(DEFAULT_REGISTRY_DIR).exists() {
+            let StorageLocation::Api(reason) = bare(&[]).unwrap().storage else {
+                panic!("not API-only");
+            };
+            assert!(reason.contains("REGISTRY_DIR"), "{reason}");
+            let error = bare(&["--source", "storage"]).unwrap_err();
+            assert_eq!(error.input, "REGISTRY_DIR", "{error}");
+        }
+        for (args, input, text) in [
+            (&["--source", "disk"][..], "REGSWEEP_SOURCE", "`disk`"),
+            (
+                &["--registry-storage", "azure"][..],
+                "REGISTRY_STORAGE",
+                "use `filesystem` or `s3`",
+            ),
+            (&["--registry-storage", "s3"][..], "BUCKET", "BUCKET"),
+            (
+                &[
+                    "--registry-storage",
+                    "s3",
+                    "--bucket",
+                    "b",
+                    "--access-key",
+                    "AKIA",
+                ][..],
+                "SECRET_KEY",
+                "SECRET_KEY is not set",
+            ),
+            (
+                &[
+                    "--registry-storage",
+                    "s3",
+                    "--bucket",
+                    "b",
+                    "--s3-endpoint",
+                    "minio:9000",
+                ][..],
+                "REGSWEEP_S3_ENDPOINT",
+                "http(s)",
+            ),
+        ] {
+            let error = bare(args).expect_err(&format!("{args:?} accepted"));
+            assert_eq!(error.input, input, "{args:?}: {error}");
+            let line = error.to_string();
+            assert!(line.contains(text) && line.lines().count() == 1, "{line}");
+        }
+    }
+
+    #[test]
+    fn s3_options_and_their_secret() {
+        let s = bare(&[
+            "--registry-storage",
+            "S3",
+            "--bucket",
+            "images",
+            "--registry-dir",
+            "/registry/",
+            "--region",
+            "eu-west-1",
+            "--access-key",
+            "AKIAEXAMPLE",
+            "--secret-key",
+            "wJalrXUtnFEMI",
+            "--s3-endpoint",
+            "http://127.0.0.1:9000",
+        ])
+        .unwrap();
+        let StorageLocation::S3(location) = &s.storage else {
+            panic!("not S3: {:?}", s.storage);
+        };
+        assert_eq!(location.bucket, "images");
+        assert_eq!(location.root, "registry");
+        assert_eq!(location.region.as_deref(), Some("eu-west-1"));
+        assert!(
+            location.path_style,
+            "a custom endpoint defaults to path style"
+        );
+        assert_eq!(s.storage.describe(), "s3://images/registry");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("wJalrXUtnFEMI"), "{debug}");
+        assert!(!debug.contains("AKIAEXAMPLE"), "{debug}");
+
+        let s = bare(&["--registry-storage", "s3", "--bucket", "images"]).unwrap();
+        let StorageLocation::S3(location) = &s.storage else {
+            panic!("not S3");
+        };
+        assert_eq!(location.root, "");
+        assert_eq!(s.storage.describe(), "s3://images");
+        assert!(location.access_key.is_none(), "the SDK's credential chain");
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            assert!(!location.path_style, "AWS itself: virtual-hosted style");
+        }
+    }
+
+    #[test]
+    fn repositories_from_both_options() {
+        let s = settings(&[
+            "--registry-url",
+            "http://r",
+            "--repo-filter",
+            "team/app",
+            "--repositories",
+            " b/one, team/app ,a,",
+        ])
+        .unwrap();
+        let names: Vec<String> = s
+            .policy
+            .repositories
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(names, ["a", "b/one", "team/app"]);
+        let error =
+            settings(&["--registry-url", "http://r", "--repositories", "ok,Not OK"]).unwrap_err();
+        assert_eq!(error.input, "REGSWEEP_REPOSITORIES");
+        assert!(error.to_string().contains("`Not OK`"), "{error}");
     }
 
     #[test]

@@ -36,6 +36,14 @@ fn help_documents_every_option_with_its_variable_and_default() {
         "REGSWEEP_HTTP_ATTEMPTS",
         "REGSWEEP_RETRY_DELAY",
         "REGSWEEP_LOG",
+        "REGSWEEP_SOURCE",
+        "REGSWEEP_REPOSITORIES",
+        "ACCESS_KEY",
+        "SECRET_KEY",
+        "BUCKET",
+        "REGION",
+        "REGSWEEP_S3_ENDPOINT",
+        "REGSWEEP_S3_PATH_STYLE",
     ] {
         assert!(
             run.stdout.contains(&format!("[env: {variable}")),
@@ -44,7 +52,7 @@ fn help_documents_every_option_with_its_variable_and_default() {
         );
     }
     for default in [
-        "[default: /registry]",
+        "[default: auto]",
         "[default: ^[0-9a-f]{7,12}$]",
         "[default: 10]",
         "[default: 0s]",

@@ -4,7 +4,9 @@
 //! registry writes (`docker/registry/v2/…`) and is generic over a `StorageDriver`, which only
 //! lists folders and reads files (`filesystem` today; S3 fits the same trait).
 
+pub mod api;
 pub mod filesystem;
+pub mod s3;
 pub mod storage;
 
 use std::future::Future;

@@ -97,24 +97,32 @@ pub fn parse_link(bytes: &[u8]) -> Result<Digest, String> {
     text.parse::<Digest>().map_err(|e| e.to_string())
 }
 
-/// Finds every repository (or only `only`), sorted by name.
+/// Finds every repository (or only those in `only`, each of which must exist), sorted.
 pub async fn list_repositories<S: StorageDriver>(
     driver: &S,
-    only: Option<&RepositoryName>,
+    only: &[RepositoryName],
 ) -> Result<Vec<RepositoryName>, LayoutError> {
     check_layout(driver).await?;
-    if let Some(name) = only {
-        return match driver
-            .list(&format!("{}/_manifests", repository_path(name)))
-            .await
-        {
-            Ok(_) => Ok(vec![name.clone()]),
-            Err(StorageError::NotFound { .. }) => Err(LayoutError::RepositoryNotFound {
-                name: name.clone(),
-                root: driver.describe(),
-            }),
-            Err(other) => Err(other.into()),
-        };
+    if !only.is_empty() {
+        let mut found = Vec::new();
+        for name in only {
+            match driver
+                .list(&format!("{}/_manifests", repository_path(name)))
+                .await
+            {
+                Ok(_) => found.push(name.clone()),
+                Err(StorageError::NotFound { .. }) => {
+                    return Err(LayoutError::RepositoryNotFound {
+                        name: name.clone(),
+                        root: driver.describe(),
+                    })
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        found.sort();
+        found.dedup();
+        return Ok(found);
     }
     let mut found = Vec::new();
     // Breadth-first over folders; bounded by the folder tree itself.
@@ -295,7 +303,7 @@ pub async fn new_revisions<S: StorageDriver>(
 }
 
 /// Checks a manifest document against its digest and parses it.
-fn parse_document(digest: &Digest, bytes: &[u8]) -> Result<ParsedManifest, String> {
+pub(crate) fn parse_document(digest: &Digest, bytes: &[u8]) -> Result<ParsedManifest, String> {
     if !digest.matches(bytes) {
         return Err(format!(
             "manifest `{digest}`: content does not match its digest (storage corrupt?)"
@@ -318,7 +326,7 @@ pub async fn read_children<S: StorageDriver>(
 }
 
 /// A manifest with an optional note, or the problem that kept it from being read.
-type ManifestRead = Result<(Manifest, Option<String>), String>;
+pub(crate) type ManifestRead = Result<(Manifest, Option<String>), String>;
 
 /// A manifest from its revision and stored document, before its config is read.
 fn manifest_from(
@@ -327,11 +335,21 @@ fn manifest_from(
 ) -> Result<(Manifest, Option<Digest>), String> {
     let digest = &revision.digest;
     let (bytes, _) = read.map_err(|e| format!("manifest `{digest}`: {e}"))?;
-    let parsed = parse_document(digest, &bytes)?;
+    let mut staged = manifest_from_document(digest, &bytes)?;
+    staged.0.pushed = revision.pushed;
+    Ok(staged)
+}
+
+/// A manifest from its document (checked against `digest`), and the digest of the image
+/// config still to be read for its `created` date and platform (`None` unless an image).
+pub(crate) fn manifest_from_document(
+    digest: &Digest,
+    bytes: &[u8],
+) -> Result<(Manifest, Option<Digest>), String> {
+    let parsed = parse_document(digest, bytes)?;
     let mut manifest = Manifest::new(digest.clone(), parsed.kind);
     manifest.media_type = parsed.media_type;
     manifest.size = bytes.len() as u64;
-    manifest.pushed = revision.pushed;
     manifest.children = parsed.children;
     manifest.subject = parsed.subject;
     manifest.artifact_type = parsed.artifact_type;
@@ -345,14 +363,14 @@ fn manifest_from(
 
 /// Completes an image manifest with its config's `created` and platform; a note when the
 /// date had to be guessed.
-fn with_config(
+pub(crate) fn with_config(
     mut manifest: Manifest,
     config: &Digest,
-    read: Result<Timed, StorageError>,
+    read: Result<&[u8], String>,
 ) -> ManifestRead {
     let digest = manifest.digest.clone();
-    let (bytes, _) = read.map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
-    let parsed = parse_config(&bytes)
+    let bytes = read.map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
+    let parsed = parse_config(bytes)
         .map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
     manifest.created = parsed.created.or(manifest.created);
     manifest.platform = parsed.platform;
@@ -393,7 +411,8 @@ async fn read_manifests<S: StorageDriver>(
                         message: "not read".into(),
                     })
                 });
-                with_config(manifest, &config, read)
+                let read = read.map(|(bytes, _)| bytes).map_err(|e| e.to_string());
+                with_config(manifest, &config, read.as_deref().map_err(Clone::clone))
             }
         })
         .collect()
@@ -407,10 +426,10 @@ type Listing = (
     Vec<String>,
 );
 
-/// Discovers every repository (or only `only`) from storage.
+/// Discovers every repository (or only those in `only`) from storage.
 pub async fn discover<S: StorageDriver>(
     driver: &S,
-    only: Option<&RepositoryName>,
+    only: &[RepositoryName],
     concurrency: usize,
     progress: &Progress,
 ) -> Result<Inventory, LayoutError> {

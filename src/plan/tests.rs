@@ -558,7 +558,7 @@ fn minimum_age_keeps_young_manifests() {
 #[test]
 fn repository_filter_plans_one_repository_only() {
     let p = Policy {
-        repository_filter: Some("team/app".parse().unwrap()),
+        repositories: vec!["team/app".parse().unwrap()],
         ..Policy::default()
     };
     let plan = run(

@@ -137,6 +137,9 @@ pub fn render(summary: &Summary) -> String {
             String::new()
         },
     );
+    for notice in &summary.notices {
+        let _ = writeln!(out, "> [!NOTE]\n> {}.\n", escape(notice));
+    }
     if let Some(fatal) = &summary.fatal {
         let _ = writeln!(out, "> [!CAUTION]\n> Stopped: {}\n", escape(fatal));
     }

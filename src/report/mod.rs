@@ -40,6 +40,10 @@ pub struct Summary {
     pub garbage_collection: Option<GarbageCollectionAdvice>,
     /// The error that stopped the run, if one did.
     pub fatal: Option<String>,
+    /// What the reader must know about how far the run could see (an API-only run cannot
+    /// see untagged manifests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
     /// After a real run: whether every kept tag is still fully pullable.
     pub verification: Option<crate::verify::Verification>,
     /// How long each phase took, in seconds (absent in tests' fixed reports).
@@ -68,7 +72,7 @@ pub struct PolicySummary {
     pub hash_tag_keep: usize,
     /// `REGSWEEP_MIN_AGE`, in seconds.
     pub min_age_seconds: i64,
-    /// `REPO_FILTER`.
+    /// `REPO_FILTER` and `REGSWEEP_REPOSITORIES`, comma-separated.
     pub repository_filter: Option<String>,
 }
 
@@ -321,7 +325,7 @@ pub fn summarize(
         .filter(|(digest, _)| !kept_blobs.contains(*digest))
         .map(|(_, size)| *size)
         .sum();
-    totals.reclaimable_is_upper_bound = policy.repository_filter.is_some();
+    totals.reclaimable_is_upper_bound = !policy.repositories.is_empty();
 
     let garbage_collection = (totals.planned_deletions > 0).then(|| GarbageCollectionAdvice {
         command: format!("registry garbage-collect {}", context.registry_config),
@@ -347,12 +351,20 @@ pub fn summarize(
             hash_tag_pattern: policy.hash_tag_pattern.as_str().to_string(),
             hash_tag_keep: policy.hash_tag_keep,
             min_age_seconds: policy.min_age.num_seconds(),
-            repository_filter: policy.repository_filter.as_ref().map(ToString::to_string),
+            repository_filter: (!policy.repositories.is_empty()).then(|| {
+                let names: Vec<String> = policy
+                    .repositories
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                names.join(",")
+            }),
         },
         repositories,
         totals,
         garbage_collection,
         fatal: applied.and_then(|a| a.fatal.clone()),
+        notices: Vec::new(),
         verification: None,
         timings: None,
     }

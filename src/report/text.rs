@@ -382,6 +382,9 @@ fn render_totals(out: &mut String, summary: &Summary) {
             plural(totals.incomplete_repositories, "repository", "repositories")
         );
     }
+    for notice in &summary.notices {
+        let _ = writeln!(out, "\nNote: {notice}.");
+    }
     if let Some(fatal) = &summary.fatal {
         let _ = writeln!(out, "\nStopped: {fatal}");
     }

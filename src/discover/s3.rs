@@ -1,0 +1,314 @@
+//! s3: a `StorageDriver` over the registry's S3 bucket (`REGISTRY_STORAGE=s3`), through
+//! `aws-sdk-s3`. Keys are `<rootdirectory>/docker/registry/v2/…` as the registry's `s3` driver
+//! writes them. Reads only (list and get); never writes or deletes an object.
+//!
+//! Every request holds a permit of one semaphore, so the whole run never has more than
+//! `REGSWEEP_CONCURRENCY` S3 requests in flight, however discovery nests its concurrency.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use super::{Entry, StorageDriver, StorageError, Timed};
+
+/// Where the registry's storage is in S3, and how to reach it. `Debug` hides the secret key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Location {
+    /// `BUCKET`.
+    pub bucket: String,
+    /// `REGISTRY_DIR`: the registry's `rootdirectory` inside the bucket, without leading or
+    /// trailing slashes; empty for the bucket's root.
+    pub root: String,
+    /// `REGION`; the SDK's region chain (`AWS_REGION`, profile) when unset, else `us-east-1`.
+    pub region: Option<String>,
+    /// `REGSWEEP_S3_ENDPOINT` for S3-compatible stores (MinIO, Ceph, Spaces, R2); the SDK
+    /// also reads `AWS_ENDPOINT_URL` itself.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`https://host/bucket/key`), which most S3-compatible stores need.
+    pub path_style: bool,
+    /// `ACCESS_KEY`; the SDK's default credential chain (environment, profile, web identity,
+    /// instance role) when unset.
+    pub access_key: Option<String>,
+    /// `SECRET_KEY`.
+    pub secret_key: Option<SecretStringEq>,
+}
+
+/// A secret that compares equal by content (settings are compared in tests) and never prints.
+#[derive(Clone)]
+pub struct SecretStringEq(pub SecretString);
+
+impl PartialEq for SecretStringEq {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.expose_secret() == other.0.expose_secret()
+    }
+}
+
+impl Eq for SecretStringEq {}
+
+impl fmt::Debug for SecretStringEq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Debug for S3Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Location")
+            .field("bucket", &self.bucket)
+            .field("root", &self.root)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("path_style", &self.path_style)
+            .field("access_key", &self.access_key.as_ref().map(|_| "***"))
+            .field("secret_key", &self.secret_key)
+            .finish()
+    }
+}
+
+impl S3Location {
+    /// `s3://bucket/root`, for messages and reports.
+    pub fn describe(&self) -> String {
+        if self.root.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.root)
+        }
+    }
+}
+
+/// Registry storage in an S3 bucket.
+#[derive(Clone)]
+pub struct S3Storage {
+    client: aws_sdk_s3::Client,
+    location: S3Location,
+    permits: Arc<Semaphore>,
+}
+
+impl fmt::Debug for S3Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Storage")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+/// The most pages one folder listing may take (1,000 keys a page): a bound on the loop, far
+/// beyond any registry (a billion entries in one folder).
+const MAX_PAGES: usize = 1_000_000;
+
+impl S3Storage {
+    /// A client for `location`, with the SDK's own retries (`attempts` in all, exponential
+    /// backoff with jitter) and a per-attempt time limit. Makes no request.
+    pub async fn connect(
+        location: S3Location,
+        concurrency: usize,
+        attempts: u32,
+        attempt_timeout: Duration,
+    ) -> S3Storage {
+        // rustls on ring, like reqwest: no aws-lc build, links statically.
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let region = RegionProviderChain::first_try(location.region.clone().map(Region::new))
+            .or_default_provider()
+            .or_else(Region::new("us-east-1"));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client)
+            .region(region)
+            .retry_config(RetryConfig::standard().with_max_attempts(attempts.max(1)))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(attempt_timeout)
+                    .build(),
+            );
+        if let (Some(access_key), Some(secret_key)) = (&location.access_key, &location.secret_key) {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                access_key.clone(),
+                secret_key.0.expose_secret().to_string(),
+                None,
+                None,
+                "regsweep-settings",
+            ));
+        }
+        if let Some(endpoint) = &location.endpoint {
+            loader = loader.endpoint_url(endpoint.clone());
+        }
+        let shared = loader.load().await;
+        let config = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(location.path_style)
+            .build();
+        S3Storage {
+            client: aws_sdk_s3::Client::from_conf(config),
+            location,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
+    }
+
+    fn key(&self, path: &str) -> String {
+        if self.location.root.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.location.root)
+        }
+    }
+
+    /// A one-line explanation of an SDK error, with what to check for the usual ones.
+    fn explain<E>(&self, path: &str, error: &SdkError<E>) -> StorageError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let bucket = &self.location.bucket;
+        let message = match error.code() {
+            Some("NoSuchBucket") => format!(
+                "bucket `{bucket}` does not exist (check BUCKET, REGION and REGSWEEP_S3_ENDPOINT)"
+            ),
+            Some("AccessDenied") | Some("Forbidden") => format!(
+                "access to bucket `{bucket}` denied (check ACCESS_KEY and SECRET_KEY, or the \
+                 role's s3:ListBucket and s3:GetObject permissions)"
+            ),
+            Some("InvalidAccessKeyId") | Some("SignatureDoesNotMatch") => format!(
+                "bucket `{bucket}` refused the credentials ({}): check ACCESS_KEY and SECRET_KEY",
+                error.code().unwrap_or_default()
+            ),
+            _ => one_line(&DisplayErrorContext(error).to_string()),
+        };
+        StorageError::Unreadable {
+            path: self.key(path),
+            message,
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_missing_key<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
+    matches!(error.code(), Some("NoSuchKey") | Some("NotFound"))
+        || error
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 404 && error.code() != Some("NoSuchBucket"))
+}
+
+fn to_chrono(time: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<DateTime<Utc>> {
+    let time = time?;
+    DateTime::from_timestamp(time.secs(), time.subsec_nanos())
+}
+
+impl StorageDriver for S3Storage {
+    async fn list(&self, path: &str) -> Result<Vec<Entry>, StorageError> {
+        let prefix = format!("{}/", self.key(path));
+        let mut entries = Vec::new();
+        let mut continuation: Option<String> = None;
+        for _page in 0..MAX_PAGES {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            let answer = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.location.bucket)
+                .prefix(&prefix)
+                .delimiter("/")
+                .set_continuation_token(continuation.take())
+                .send()
+                .await
+                .map_err(|e| self.explain(path, &e))?;
+            for common in answer.common_prefixes() {
+                if let Some(name) = common
+                    .prefix()
+                    .and_then(|p| p.strip_prefix(&prefix))
+                    .map(|p| p.trim_end_matches('/'))
+                    .filter(|n| !n.is_empty())
+                {
+                    entries.push(Entry {
+                        name: name.to_string(),
+                        is_folder: true,
+                    });
+                }
+            }
+            for object in answer.contents() {
+                if let Some(name) = object
+                    .key()
+                    .and_then(|k| k.strip_prefix(&prefix))
+                    .filter(|n| !n.is_empty() && !n.contains('/'))
+                {
+                    entries.push(Entry {
+                        name: name.to_string(),
+                        is_folder: false,
+                    });
+                }
+            }
+            match answer.next_continuation_token() {
+                Some(token) if answer.is_truncated() == Some(true) => {
+                    continuation = Some(token.to_string())
+                }
+                _ => break,
+            }
+        }
+        // Object stores have no empty folders: a prefix with nothing below does not exist.
+        if entries.is_empty() {
+            return Err(StorageError::NotFound {
+                path: path.to_string(),
+            });
+        }
+        Ok(entries)
+    }
+
+    async fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
+        self.read_with_time(path).await.map(|(bytes, _)| bytes)
+    }
+
+    async fn read_with_time(&self, path: &str) -> Result<Timed, StorageError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&self.location.bucket)
+            .key(self.key(path))
+            .send()
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) if is_missing_key(&error) => {
+                return Err(StorageError::NotFound {
+                    path: path.to_string(),
+                })
+            }
+            Err(error) => return Err(self.explain(path, &error)),
+        };
+        let modified = to_chrono(answer.last_modified());
+        let bytes = answer
+            .body
+            .collect()
+            .await
+            .map_err(|e| StorageError::Unreadable {
+                path: self.key(path),
+                message: one_line(&e.to_string()),
+            })?
+            .into_bytes()
+            .to_vec();
+        Ok((bytes, modified))
+    }
+
+    fn describe(&self) -> String {
+        self.location.describe()
+    }
+}
