@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# pip may have installed moto_server for the user only (Debian's python3, PEP 668).
+if command -v python3 >/dev/null 2>&1; then
+  PATH="$PATH:$(python3 -m site --user-base 2>/dev/null || echo /nonexistent)/bin"
+  export PATH
+fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked

@@ -4,12 +4,53 @@
 mod common;
 
 use common::scenario::{commit_tag, push_history};
-use common::{regsweep, Image, RegistryOptions, TestRegistry};
+use common::token::TokenServerOptions;
+use common::{regsweep, Backend, Image, RegistryOptions, TestRegistry};
 use regsweep::model::Digest;
 
-#[test]
-fn real_run_deletes_the_plan_and_keeps_every_tag_pullable() {
-    let registry = TestRegistry::start();
+/// Instantiates each scenario per storage kind and per authentication: the same pushes, the
+/// same expectations, whether regsweep reads the registry's folder or its S3 bucket, and
+/// whether the registry wants nothing or bearer tokens.
+macro_rules! on_every_storage_kind {
+    ($($scenario:ident),* $(,)?) => {
+        mod filesystem {
+            $(#[test] fn $scenario() { super::$scenario(super::RegistryOptions::default()) })*
+        }
+        mod s3 {
+            $(#[test] fn $scenario() {
+                super::$scenario(super::RegistryOptions {
+                    backend: super::Backend::S3,
+                    ..super::RegistryOptions::default()
+                })
+            })*
+        }
+        mod token_auth {
+            $(#[test] fn $scenario() {
+                super::$scenario(super::RegistryOptions {
+                    token_auth: Some(super::TokenServerOptions::one_account()),
+                    ..super::RegistryOptions::default()
+                })
+            })*
+        }
+    };
+}
+
+on_every_storage_kind!(
+    real_run_deletes_the_plan_and_keeps_every_tag_pullable,
+    dry_run_changes_nothing_and_shows_the_plan,
+    repo_filter_touches_one_repository_only,
+    hash_tag_keep_and_pattern_are_honoured,
+    min_age_keeps_young_manifests,
+    unreadable_manifest_leaves_its_repository_untouched,
+    manifest_that_is_not_json_leaves_its_repository_untouched,
+    corrupt_link_file_leaves_its_repository_untouched,
+    json_output_carries_the_same_facts,
+    config_without_created_is_ranked_by_push_time_and_noted,
+    progress_goes_to_stderr_as_plain_lines_and_quiet_silences_it,
+);
+
+fn real_run_deletes_the_plan_and_keeps_every_tag_pullable(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let history = push_history(&registry);
 
     let run = registry.sweep(&[]);
@@ -59,9 +100,8 @@ fn real_run_deletes_the_plan_and_keeps_every_tag_pullable() {
     history.assert_applied(&registry);
 }
 
-#[test]
-fn dry_run_changes_nothing_and_shows_the_plan() {
-    let registry = TestRegistry::start();
+fn dry_run_changes_nothing_and_shows_the_plan(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let history = push_history(&registry);
     let before = registry.storage_snapshot();
 
@@ -90,9 +130,8 @@ fn dry_run_changes_nothing_and_shows_the_plan() {
     }
 }
 
-#[test]
-fn repo_filter_touches_one_repository_only() {
-    let registry = TestRegistry::start();
+fn repo_filter_touches_one_repository_only(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let history = push_history(&registry);
 
     let run = registry.sweep(&[("REPO_FILTER", "team/app")]);
@@ -117,9 +156,8 @@ fn repo_filter_touches_one_repository_only() {
     );
 }
 
-#[test]
-fn hash_tag_keep_and_pattern_are_honoured() {
-    let registry = TestRegistry::start();
+fn hash_tag_keep_and_pattern_are_honoured(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let repository = "svc";
     let mut pushed = Vec::new();
     for i in 0..5 {
@@ -138,9 +176,8 @@ fn hash_tag_keep_and_pattern_are_honoured() {
     assert!(run.stdout.contains("keeping 2 most recent per repo"));
 }
 
-#[test]
-fn min_age_keeps_young_manifests() {
-    let registry = TestRegistry::start();
+fn min_age_keeps_young_manifests(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let repository = "young";
     let old = registry.push_image(repository, Some("latest"), &Image::new("old", 3));
     registry.push_image(repository, Some("latest"), &Image::new("new", 0));
@@ -258,9 +295,8 @@ fn tls_with_a_self_signed_certificate() {
     assert!(registry.pull_problems("app", "latest").is_empty());
 }
 
-#[test]
-fn unreadable_manifest_leaves_its_repository_untouched() {
-    let registry = TestRegistry::start();
+fn unreadable_manifest_leaves_its_repository_untouched(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let broken_old = registry.push_image("broken", Some("latest"), &Image::new("broken old", 5));
     let broken_new = registry.push_image("broken", Some("latest"), &Image::new("broken new", 1));
     let fine_old = registry.push_image("fine", Some("latest"), &Image::new("fine old", 5));
@@ -269,11 +305,10 @@ fn unreadable_manifest_leaves_its_repository_untouched() {
     // Corrupt the stored manifest of the tagged image in `broken`: its content no longer
     // matches its digest, so regsweep cannot know what it references.
     let hex = broken_new.digest.hex();
-    let blob = registry.storage().join(format!(
-        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
-        &hex[..2]
-    ));
-    std::fs::write(&blob, b"{ not a manifest").unwrap();
+    registry.write_storage(
+        &format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]),
+        b"{ not a manifest",
+    );
 
     let run = registry.sweep(&[]);
     assert_eq!(
@@ -293,24 +328,22 @@ fn unreadable_manifest_leaves_its_repository_untouched() {
     );
 }
 
-#[test]
-fn manifest_that_is_not_json_leaves_its_repository_untouched() {
-    let registry = TestRegistry::start();
+fn manifest_that_is_not_json_leaves_its_repository_untouched(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let old = registry.push_image("app", Some("latest"), &Image::new("old", 5));
     registry.push_image("app", Some("latest"), &Image::new("new", 1));
     // A revision whose blob is not JSON (but matches its digest), written behind the API.
     let garbage = b"this is not a manifest";
     let digest = Digest::sha256_of(garbage);
     let hex = digest.hex();
-    let v2 = registry.storage().join("docker/registry/v2");
-    let blob = v2.join(format!("blobs/sha256/{}/{hex}", &hex[..2]));
-    std::fs::create_dir_all(&blob).unwrap();
-    std::fs::write(blob.join("data"), garbage).unwrap();
-    let revision = v2.join(format!(
-        "repositories/app/_manifests/revisions/sha256/{hex}"
-    ));
-    std::fs::create_dir_all(&revision).unwrap();
-    std::fs::write(revision.join("link"), digest.as_str()).unwrap();
+    registry.write_storage(
+        &format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]),
+        garbage,
+    );
+    registry.write_storage(
+        &format!("docker/registry/v2/repositories/app/_manifests/revisions/sha256/{hex}/link"),
+        digest.as_str().as_bytes(),
+    );
 
     let run = registry.sweep(&[]);
     assert_eq!(run.code, 3, "{}", run.stdout);
@@ -323,26 +356,24 @@ fn manifest_that_is_not_json_leaves_its_repository_untouched() {
     assert!(registry.exists("app", &old.digest), "fail closed");
 }
 
-#[test]
-fn corrupt_link_file_leaves_its_repository_untouched() {
-    let registry = TestRegistry::start();
+fn corrupt_link_file_leaves_its_repository_untouched(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let old = registry.push_image("app", Some("latest"), &Image::new("old", 5));
     registry.push_image("app", Some("latest"), &Image::new("new", 1));
-    let link = registry.storage().join(format!(
+    let link = format!(
         "docker/registry/v2/repositories/app/_manifests/revisions/sha256/{}/link",
         old.digest.hex()
-    ));
-    std::fs::write(&link, b"garbage").unwrap();
+    );
+    registry.write_storage(&link, b"garbage");
     let run = registry.sweep(&[]);
     assert_eq!(run.code, 3, "{}", run.stdout);
     assert!(run.stdout.contains("is not a digest"), "{}", run.stdout);
-    std::fs::write(&link, old.digest.as_str()).unwrap();
+    registry.write_storage(&link, old.digest.as_str().as_bytes());
     assert!(registry.exists("app", &old.digest));
 }
 
-#[test]
-fn json_output_carries_the_same_facts() {
-    let registry = TestRegistry::start();
+fn json_output_carries_the_same_facts(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let history = push_history(&registry);
     let run = registry.sweep(&[("REGSWEEP_OUTPUT", "json"), ("DRY_RUN", "true")]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -423,9 +454,8 @@ fn digest_helper_matches_registry() {
     assert!(!registry.exists("x", &Digest::sha256_of(b"nope")));
 }
 
-#[test]
-fn config_without_created_is_ranked_by_push_time_and_noted() {
-    let registry = TestRegistry::start();
+fn config_without_created_is_ranked_by_push_time_and_noted(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let mut image = Image::new("undated", 0);
     image.created = None;
     let undated = registry.push_image("app", Some(&commit_tag("undated")), &image);
@@ -448,9 +478,8 @@ fn config_without_created_is_ranked_by_push_time_and_noted() {
     );
 }
 
-#[test]
-fn progress_goes_to_stderr_as_plain_lines_and_quiet_silences_it() {
-    let registry = TestRegistry::start();
+fn progress_goes_to_stderr_as_plain_lines_and_quiet_silences_it(options: RegistryOptions) {
+    let registry = TestRegistry::start_with(options);
     let history = push_history(&registry);
     let run = registry.sweep(&[]);
     assert_eq!(run.code, 0, "{}", run.stderr);

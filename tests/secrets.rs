@@ -150,3 +150,59 @@ fn no_output_channel_ever_shows_the_password() {
         runs[14].stdout
     );
 }
+
+#[test]
+fn s3_secret_key_and_bearer_tokens_never_show() {
+    use common::{s3, token, Backend};
+    // S3: the secret key, at every log level, in every format, in failures and in --help.
+    let registry = TestRegistry::start_on(Backend::S3);
+    push_history(&registry);
+    let mut runs = Vec::new();
+    for (level, output) in [("trace", "text"), ("debug", "json"), ("info", "markdown")] {
+        runs.push(registry.sweep(&[
+            ("REGSWEEP_LOG", level),
+            ("REGSWEEP_OUTPUT", output),
+            ("DRY_RUN", "true"),
+        ]));
+    }
+    runs.push(registry.sweep(&[("BUCKET", "no-such-bucket"), ("REGSWEEP_LOG", "trace")]));
+    runs.push(registry.sweep(&[("ACCESS_KEY", "")]));
+    runs.push(regsweep(&[("SECRET_KEY", s3::SECRET_KEY)], &["--help"]));
+    runs.push(registry.sweep(&[("REGSWEEP_LOG", "trace")]));
+    for (i, run) in runs.iter().enumerate() {
+        for text in [&run.stdout, &run.stderr] {
+            assert!(
+                !text.contains(s3::SECRET_KEY),
+                "run {i} leaked the S3 secret key:\n{text}"
+            );
+        }
+    }
+    assert_eq!(runs[0].code, 0, "{}", runs[0].stderr);
+    assert!(runs[0].stderr.contains("TRACE"), "trace logging is on");
+    assert_eq!(runs[3].code, 1, "{}", runs[3].stderr);
+    assert!(
+        runs[3]
+            .stderr
+            .contains("bucket `no-such-bucket` does not exist"),
+        "{}",
+        runs[3].stderr
+    );
+    assert_eq!(runs[4].code, 2, "SECRET_KEY without ACCESS_KEY");
+    assert!(runs[4].stderr.contains("ACCESS_KEY"), "{}", runs[4].stderr);
+    assert_eq!(runs[6].code, 0, "{}", runs[6].stderr);
+
+    // Bearer tokens (JWTs start `eyJ`), in a real run at trace level.
+    let registry = TestRegistry::start_with(RegistryOptions {
+        token_auth: Some(token::TokenServerOptions::one_account()),
+        ..RegistryOptions::default()
+    });
+    push_history(&registry);
+    let run = registry.sweep(&[("REGSWEEP_LOG", "trace")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("new bearer token"), "{}", run.stderr);
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains("eyJ"), "a bearer token leaked:\n{text}");
+    }
+    let (_, password) = registry.auth.clone().unwrap();
+    assert!(!run.stderr.contains(&password) && !run.stdout.contains(&password));
+}

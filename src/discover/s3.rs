@@ -9,7 +9,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
@@ -120,12 +119,9 @@ impl S3Storage {
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))
             .build_https();
-        let region = RegionProviderChain::first_try(location.region.clone().map(Region::new))
-            .or_default_provider()
-            .or_else(Region::new("us-east-1"));
+        // The loader's own default chains (region, credentials) get the same HTTP client.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client)
-            .region(region)
             .retry_config(RetryConfig::standard().with_max_attempts(attempts.max(1)))
             .timeout_config(
                 TimeoutConfig::builder()
@@ -144,10 +140,16 @@ impl S3Storage {
         if let Some(endpoint) = &location.endpoint {
             loader = loader.endpoint_url(endpoint.clone());
         }
+        if let Some(region) = &location.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
         let shared = loader.load().await;
-        let config = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(location.path_style)
-            .build();
+        let mut config =
+            aws_sdk_s3::config::Builder::from(&shared).force_path_style(location.path_style);
+        if shared.region().is_none() {
+            config = config.region(Region::new("us-east-1"));
+        }
+        let config = config.build();
         S3Storage {
             client: aws_sdk_s3::Client::from_conf(config),
             location,
@@ -181,7 +183,20 @@ impl S3Storage {
                 "bucket `{bucket}` refused the credentials ({}): check ACCESS_KEY and SECRET_KEY",
                 error.code().unwrap_or_default()
             ),
-            _ => one_line(&DisplayErrorContext(error).to_string()),
+            _ => {
+                let text = one_line(&DisplayErrorContext(error).to_string());
+                // The SDK appends its whole error structure in parentheses: keep the sentence.
+                let text = text.split(" (").next().unwrap_or_default().to_string();
+                if text.contains("loading credentials") {
+                    format!(
+                        "no AWS credentials: set ACCESS_KEY and SECRET_KEY, or give the AWS \
+                         default chain some (environment, profile, web identity, instance \
+                         role); the chain said: {text}"
+                    )
+                } else {
+                    text
+                }
+            }
         };
         StorageError::Unreadable {
             path: self.key(path),

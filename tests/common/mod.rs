@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod s3;
 pub mod scenario;
 pub mod token;
 
@@ -31,9 +32,23 @@ pub mod media {
     pub const ACCEPT_ALL: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 }
 
+/// Where a test registry stores its data, and so where regsweep reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// A temporary folder (REGISTRY_DIR).
+    #[default]
+    Filesystem,
+    /// A bucket on a local S3 endpoint (REGISTRY_STORAGE=s3).
+    S3,
+    /// A temporary folder regsweep is not told about: discovery through the API alone.
+    ApiOnly,
+}
+
 /// How to start a registry.
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
+    /// Where the registry stores its data.
+    pub backend: Backend,
     /// `storage.delete.enabled: false` when true.
     pub deletion_disabled: bool,
     /// htpasswd basic auth with this user and password.
@@ -86,6 +101,10 @@ pub struct TestRegistry {
     pub auth: Option<(String, String)>,
     /// The token server when `auth: token` is on.
     pub token_server: Option<token::TokenServer>,
+    /// The S3 endpoint holding the storage, with `Backend::S3`.
+    pub s3: Option<s3::MotoServer>,
+    /// Where the data is.
+    pub backend: Backend,
     storage: PathBuf,
     client: reqwest::blocking::Client,
 }
@@ -115,6 +134,14 @@ impl TestRegistry {
     /// Starts a registry with default options (HTTP, no auth, deletion enabled).
     pub fn start() -> TestRegistry {
         TestRegistry::start_with(RegistryOptions::default())
+    }
+
+    /// Starts a registry with default options on `backend`.
+    pub fn start_on(backend: Backend) -> TestRegistry {
+        TestRegistry::start_with(RegistryOptions {
+            backend,
+            ..RegistryOptions::default()
+        })
     }
 
     /// Starts a registry; retries on a new port if the one picked was taken meanwhile.
@@ -174,23 +201,32 @@ impl TestRegistry {
             certificate = Some(cert_path);
         }
         let scheme = if options.tls { "https" } else { "http" };
+        let s3 = (options.backend == Backend::S3)
+            .then(|| s3::MotoServer::start(dir.path().join("moto.log")));
+        let driver = match &s3 {
+            Some(server) => server.registry_config(),
+            None => format!("  filesystem:\n    rootdirectory: {}\n", storage.display()),
+        };
 
         for _attempt in 0..5 {
             let port = free_port();
             let config = format!(
                 "version: 0.1\n\
                  log:\n  level: error\n  accesslog:\n    disabled: true\n\
-                 storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: {delete}\n  \
+                 storage:\n{driver}  delete:\n    enabled: {delete}\n  \
                  maintenance:\n    uploadpurging:\n      enabled: false\n\
                  http:\n  addr: 127.0.0.1:{port}\n  secret: regsweep-test-secret\n{tls_section}\
                  {auth_section}",
-                storage = storage.display(),
                 delete = !options.deletion_disabled,
             );
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
             let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
             let process = Command::new(&binary)
+                // The machine's AWS settings (a CA bundle, a profile) are not the test's.
+                .env_remove("AWS_CA_BUNDLE")
+                .env_remove("AWS_PROFILE")
+                .env_remove("AWS_ENDPOINT_URL")
                 .arg("serve")
                 .arg(&config_path)
                 .stdin(Stdio::null())
@@ -213,6 +249,8 @@ impl TestRegistry {
                     certificate,
                     auth,
                     token_server,
+                    s3,
+                    backend: options.backend,
                     storage,
                     client,
                 };
@@ -573,6 +611,16 @@ impl TestRegistry {
 
     /// Every file below the storage root with its content, for "nothing changed" checks.
     pub fn storage_snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        if let Some(s3) = &self.s3 {
+            return s3
+                .keys()
+                .into_iter()
+                .map(|key| {
+                    let content = s3.get(&key);
+                    (key, content)
+                })
+                .collect();
+        }
         let mut files = Vec::new();
         let mut pending = vec![self.storage()];
         while let Some(folder) = pending.pop() {
@@ -593,6 +641,27 @@ impl TestRegistry {
         }
         files.sort();
         files
+    }
+
+    /// Writes a storage file behind the registry's back (`relative` to the storage root,
+    /// e.g. `docker/registry/v2/…`), on disk or in the bucket.
+    pub fn write_storage(&self, relative: &str, bytes: &[u8]) {
+        match &self.s3 {
+            Some(s3) => s3.put(relative, bytes),
+            None => {
+                let path = self.storage().join(relative);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
+        }
+    }
+
+    /// Reads a storage file (`relative` to the storage root).
+    pub fn read_storage(&self, relative: &str) -> Vec<u8> {
+        match &self.s3 {
+            Some(s3) => s3.get(relative),
+            None => std::fs::read(self.storage().join(relative)).unwrap(),
+        }
     }
 }
 
@@ -739,12 +808,25 @@ impl TestRegistry {
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![
             ("REGISTRY_URL", self.url.clone()),
-            ("REGISTRY_DIR", self.storage().display().to_string()),
             (
                 "REGSWEEP_REGISTRY_CONFIG",
                 self.config_path().display().to_string(),
             ),
         ];
+        match (self.backend, &self.s3) {
+            (Backend::S3, Some(server)) => env.extend([
+                ("REGISTRY_STORAGE", "s3".to_string()),
+                ("BUCKET", s3::BUCKET.to_string()),
+                ("REGISTRY_DIR", format!("/{}", s3::ROOT)),
+                ("REGION", s3::REGION.to_string()),
+                ("ACCESS_KEY", s3::ACCESS_KEY.to_string()),
+                ("SECRET_KEY", s3::SECRET_KEY.to_string()),
+                ("REGSWEEP_S3_ENDPOINT", server.url.clone()),
+            ]),
+            // Nothing about storage; explicit, in case this machine has a `/registry`.
+            (Backend::ApiOnly, _) => env.push(("REGSWEEP_SOURCE", "api".to_string())),
+            _ => env.push(("REGISTRY_DIR", self.storage().display().to_string())),
+        }
         if let Some((user, password)) = &self.auth {
             env.push(("REGISTRY_AUTH", format!("{user}:{password}")));
         }

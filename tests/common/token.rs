@@ -125,6 +125,21 @@ pub struct TokenServerOptions {
     pub expires_in: Option<u64>,
 }
 
+impl TokenServerOptions {
+    /// One account allowed everything, tokens valid five minutes: what the core scenarios
+    /// run with over token auth.
+    pub fn one_account() -> TokenServerOptions {
+        TokenServerOptions {
+            accounts: HashMap::from([(
+                "ci-bot".to_string(),
+                ("t0ken-Secret-5cenario".to_string(), Grant::All),
+            )]),
+            oauth_spelling: false,
+            expires_in: Some(300),
+        }
+    }
+}
+
 /// A running token server; stopped on drop.
 pub struct TokenServer {
     /// The realm: `http://127.0.0.1:PORT/token`.
