@@ -615,4 +615,227 @@ mod tests {
             );
         }
     }
+
+    use crate::http::{RetryPolicy, TlsOptions};
+    use serde_json::json;
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn client(server: &MockServer) -> RegistryClient {
+        let retry = RetryPolicy {
+            attempts: 2,
+            base_delay: std::time::Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        RegistryClient::new(
+            server.uri().parse().unwrap(),
+            None,
+            &TlsOptions::default(),
+            retry,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn catalog_follows_every_link_and_never_trusts_a_short_page() {
+        let server = MockServer::start().await;
+        // Page 1 is short (1 of n=1000) yet has a next link; page 2 links with an absolute
+        // URL; page 3 has no link and ends the listing.
+        Mock::given(method("GET"))
+            .and(path("/v2/_catalog"))
+            .and(query_param("n", "1000"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"repositories": ["b"]}))
+                    .insert_header("link", r#"</v2/_catalog?last=b&n=1000&page=2>; rel="next""#),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/_catalog"))
+            .and(query_param("page", "2"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"repositories": ["a/x", "c"]}))
+                    .insert_header(
+                        "link",
+                        format!(
+                            r#"<{}/v2/_catalog?last=c&page=3>; rel="next""#,
+                            server.uri()
+                        ),
+                    ),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/_catalog"))
+            .and(query_param("page", "3"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"repositories": []})))
+            .mount(&server)
+            .await;
+        let names: Vec<String> = catalog(&client(&server))
+            .await
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(names, ["a/x", "b", "c"]);
+        assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_link_loop_is_an_error_not_a_hang() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v2/app/tags/list"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"name": "app", "tags": ["a"]}))
+                    .insert_header("link", r#"</v2/app/tags/list?n=1000>; rel="next""#),
+            )
+            .mount(&server)
+            .await;
+        let error = list_tags(&client(&server), &"app".parse().unwrap())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("its pages do not end"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn tags_null_and_missing_repositories() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v2/empty/tags/list"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"name": "empty", "tags": null})),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/gone/tags/list"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(
+                json!({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known"}]}),
+            ))
+            .mount(&server)
+            .await;
+        let client = client(&server);
+        assert_eq!(
+            list_tags(&client, &"empty".parse().unwrap()).await.unwrap(),
+            Some(vec![])
+        );
+        assert_eq!(
+            list_tags(&client, &"gone".parse().unwrap()).await.unwrap(),
+            None
+        );
+    }
+
+    /// A registry with the OCI 1.1 referrers API: the untagged referrer is found through it.
+    #[tokio::test]
+    async fn referrers_come_from_the_referrers_api_where_there_is_one() {
+        let server = MockServer::start().await;
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64", "os": "linux", "created": "2026-01-02T03:04:05Z"
+        }))
+        .unwrap();
+        let config_digest = Digest::sha256_of(&config);
+        let image = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": crate::manifest::OCI_MANIFEST,
+            "config": {"mediaType": crate::manifest::OCI_CONFIG, "digest": config_digest, "size": config.len()},
+            "layers": []
+        }))
+        .unwrap();
+        let image_digest = Digest::sha256_of(&image);
+        let sbom = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": crate::manifest::OCI_MANIFEST,
+            "artifactType": "application/spdx+json",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": Digest::sha256_of(b"{}"), "size": 2},
+            "layers": [],
+            "subject": {"mediaType": crate::manifest::OCI_MANIFEST, "digest": image_digest, "size": image.len()}
+        }))
+        .unwrap();
+        let sbom_digest = Digest::sha256_of(&sbom);
+        let manifest = |body: &[u8]| {
+            ResponseTemplate::new(200).set_body_raw(body.to_vec(), crate::manifest::OCI_MANIFEST)
+        };
+        Mock::given(method("GET"))
+            .and(path("/v2/app/tags/list"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"name": "app", "tags": ["v1"]})),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v2/app/manifests/v1"))
+            .respond_with(manifest(&image))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v2/app/manifests/{sbom_digest}")))
+            .respond_with(manifest(&sbom))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v2/app/blobs/{config_digest}")))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(config.clone(), "application/octet-stream"),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v2/app/referrers/{image_digest}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "schemaVersion": 2,
+                "mediaType": crate::manifest::OCI_INDEX,
+                "manifests": [{"mediaType": crate::manifest::OCI_MANIFEST, "digest": sbom_digest, "size": sbom.len(), "artifactType": "application/spdx+json"}]
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v2/app/referrers/{sbom_digest}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "schemaVersion": 2, "mediaType": crate::manifest::OCI_INDEX, "manifests": []
+            })))
+            .mount(&server)
+            .await;
+        let inventory = discover(
+            &client(&server),
+            &["app".parse().unwrap()],
+            4,
+            &Progress::new(true),
+        )
+        .await
+        .unwrap();
+        let repository = &inventory.repositories[0];
+        assert!(repository.problems.is_empty(), "{:?}", repository.problems);
+        assert_eq!(repository.manifests.len(), 2);
+        let image = repository
+            .manifests
+            .iter()
+            .find(|m| m.digest == image_digest)
+            .unwrap();
+        assert_eq!(image.tags, ["v1"]);
+        assert_eq!(
+            image.created.unwrap().to_rfc3339(),
+            "2026-01-02T03:04:05+00:00"
+        );
+        assert_eq!(image.platform.as_ref().unwrap().to_string(), "linux/amd64");
+        let sbom = repository
+            .manifests
+            .iter()
+            .find(|m| m.digest == sbom_digest)
+            .unwrap();
+        assert_eq!(sbom.subject.as_ref(), Some(&image_digest));
+        assert!(sbom.tags.is_empty());
+        // Every request asked for all four manifest types where it fetched a manifest.
+        for request in server.received_requests().await.unwrap() {
+            if request.url.path().contains("/manifests/") {
+                let accept = request.headers.get("accept").unwrap().to_str().unwrap();
+                assert_eq!(accept, MANIFEST_ACCEPT);
+            }
+        }
+    }
 }

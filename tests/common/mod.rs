@@ -514,6 +514,22 @@ impl TestRegistry {
         assert_eq!(response.status(), 201);
     }
 
+    /// The digest a tag points at now, if it exists.
+    pub fn digest_of(&self, repository: &str, tag: &str) -> Option<Digest> {
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/v2/{repository}/manifests/{tag}"),
+            )
+            .header("accept", media::ACCEPT_ALL)
+            .send()
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        Some(Digest::sha256_of(&response.bytes().ok()?))
+    }
+
     /// Status of GET manifest `reference` with every manifest type accepted.
     pub fn manifest_status(&self, repository: &str, reference: &str) -> u16 {
         self.request(
