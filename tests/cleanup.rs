@@ -47,6 +47,8 @@ on_every_storage_kind!(
     json_output_carries_the_same_facts,
     config_without_created_is_ranked_by_push_time_and_noted,
     progress_goes_to_stderr_as_plain_lines_and_quiet_silences_it,
+    tls_with_a_self_signed_certificate,
+    deletion_disabled_explains_itself_and_exits_1,
 );
 
 fn real_run_deletes_the_plan_and_keeps_every_tag_pullable(options: RegistryOptions) {
@@ -196,11 +198,10 @@ fn min_age_keeps_young_manifests(options: RegistryOptions) {
     assert!(!registry.exists(repository, &old.digest));
 }
 
-#[test]
-fn deletion_disabled_explains_itself_and_exits_1() {
+fn deletion_disabled_explains_itself_and_exits_1(options: RegistryOptions) {
     let registry = TestRegistry::start_with(RegistryOptions {
         deletion_disabled: true,
-        ..RegistryOptions::default()
+        ..options
     });
     let history = push_history(&registry);
     let run = registry.sweep(&[]);
@@ -260,11 +261,10 @@ fn basic_auth_works_and_refusals_are_explained_without_the_password() {
     }
 }
 
-#[test]
-fn tls_with_a_self_signed_certificate() {
+fn tls_with_a_self_signed_certificate(options: RegistryOptions) {
     let registry = TestRegistry::start_with(RegistryOptions {
         tls: true,
-        ..RegistryOptions::default()
+        ..options
     });
     let first = registry.push_image("app", Some("latest"), &Image::new("first", 3));
     let second = registry.push_image("app", Some("latest"), &Image::new("second", 2));
@@ -443,6 +443,34 @@ fn a_seed_user_changes_nothing_but_the_binary() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn a_seed_user_of_s3_storage_changes_nothing_but_the_binary() {
+    // The seed README's S3 variables, with the SDK's standard AWS_ENDPOINT_URL for the local
+    // endpoint (path-style addressing follows from a custom endpoint).
+    let registry = TestRegistry::start_on(Backend::S3);
+    let old = registry.push_image("myapp", Some("latest"), &Image::new("old", 5));
+    registry.push_image("myapp", Some("latest"), &Image::new("new", 1));
+    let endpoint = registry.s3.as_ref().unwrap().url.clone();
+    let root = format!("/{}", common::s3::ROOT);
+    let run = regsweep(
+        &[
+            ("REGISTRY_URL", &registry.url),
+            ("REGISTRY_STORAGE", "S3"),
+            ("ACCESS_KEY", common::s3::ACCESS_KEY),
+            ("SECRET_KEY", common::s3::SECRET_KEY),
+            ("BUCKET", common::s3::BUCKET),
+            ("REGION", common::s3::REGION),
+            ("REGISTRY_DIR", &root),
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("DRY_RUN", "false"),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(!registry.exists("myapp", &old.digest));
+    assert!(registry.pull_problems("myapp", "latest").is_empty());
 }
 
 #[test]
