@@ -685,6 +685,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refused_catalog_says_to_name_the_repositories() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v2/_catalog"))
+            .respond_with(ResponseTemplate::new(403).set_body_json(
+                json!({"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}),
+            ))
+            .mount(&server)
+            .await;
+        let error = discover(&client(&server), &[], 2, &Progress::new(true))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("cannot list the registry's repositories")
+                && error.contains("403 Forbidden")
+                && error.contains("REGSWEEP_REPOSITORIES"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_link_loop_is_an_error_not_a_hang() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
