@@ -2,13 +2,16 @@
 //! through its HTTP API with a CI-like history, and measures regsweep:
 //!
 //! 1. discovery + plan over filesystem storage: seconds (median of runs) and peak memory;
-//! 2. apply: deletions per second of a real run, next to the registry's own DELETE capacity
+//! 2. the same over S3 storage: the same files uploaded to a local S3 endpoint (moto), read
+//!    through `REGISTRY_STORAGE=s3`, next to the filesystem figure;
+//! 3. apply: deletions per second of a real run, next to the registry's own DELETE capacity
 //!    (a tight concurrent loop of the same DELETEs against an identical copy of the storage).
 //!
-//! Prints one table and writes the figures as JSON. S3 and DigitalOcean rows join when those
-//! providers exist. Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
-//! [--apply-concurrency N[,N…]] [--apply-up-to N] [--keep-storage DIR] [--out PATH]. Apply is measured at scales up
-//! to `--apply-up-to` (default 20,000): each measurement deletes two copies of the dataset.
+//! Prints one table and writes the figures as JSON. A DigitalOcean row joins when that provider
+//! exists. Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
+//! [--apply-concurrency N[,N…]] [--apply-up-to N] [--s3-up-to N] [--keep-storage DIR]
+//! [--out PATH]. Apply is measured at scales up to `--apply-up-to` (default 20,000): each
+//! measurement deletes two copies of the dataset; S3 up to `--s3-up-to` (default 20,000).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -39,6 +42,7 @@ struct Options {
     runs: usize,
     apply_concurrency: Vec<usize>,
     apply_up_to: usize,
+    s3_up_to: usize,
     keep_storage: Option<PathBuf>,
     out: PathBuf,
 }
@@ -50,6 +54,7 @@ fn parse_options() -> Options {
         runs: 3,
         apply_concurrency: vec![8],
         apply_up_to: 20_000,
+        s3_up_to: 20_000,
         keep_storage: None,
         out: PathBuf::from("bench/results.json"),
     };
@@ -68,6 +73,7 @@ fn parse_options() -> Options {
             "--runs" => options.runs = value.parse().expect("a number"),
             "--apply-concurrency" => options.apply_concurrency = list(&value),
             "--apply-up-to" => options.apply_up_to = value.parse().expect("a number"),
+            "--s3-up-to" => options.s3_up_to = value.parse().expect("a number"),
             "--keep-storage" => options.keep_storage = Some(PathBuf::from(value)),
             "--out" => options.out = PathBuf::from(value),
             other => {
@@ -250,6 +256,114 @@ fn copy_storage(from: &Path, to: &Path) {
     assert!(status.success(), "cp -a failed");
 }
 
+/// Uploads every file of a filesystem storage to the S3 endpoint, below the test root, so
+/// that S3 discovery reads exactly the dataset the filesystem run read.
+fn upload_storage(storage: &Path, s3: &common::s3::MotoServer) -> usize {
+    use futures::StreamExt;
+    let mut files = Vec::new();
+    let mut pending = vec![storage.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .default_headers(common::s3::owner_headers())
+        .build()
+        .unwrap();
+    let count = files.len();
+    runtime.block_on(async {
+        futures::stream::iter(files.into_iter().map(|path| {
+            let relative = path.strip_prefix(storage).unwrap().display().to_string();
+            let url = format!(
+                "{}/{}/{}/{relative}",
+                s3.url,
+                common::s3::BUCKET,
+                common::s3::ROOT
+            );
+            let body = std::fs::read(&path).unwrap();
+            let request = client.put(url).body(body);
+            async move {
+                let status = request
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                assert_eq!(status, 200, "uploading {relative}");
+            }
+        }))
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    });
+    count
+}
+
+/// Requests the S3 endpoint has answered so far (moto logs one line per request).
+fn endpoint_requests(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"GET ") || l.contains("\"HEAD "))
+        .count()
+}
+
+/// The S3 endpoint's own GET capacity: up to 5,000 of the uploaded objects fetched in a tight
+/// loop, 16 in flight.
+fn endpoint_capacity(s3: &common::s3::MotoServer, storage: &Path) -> f64 {
+    use futures::StreamExt;
+    let mut keys = Vec::new();
+    let mut pending = vec![storage.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if keys.len() < 5_000 {
+                keys.push(path.strip_prefix(storage).unwrap().display().to_string());
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .default_headers(common::s3::owner_headers())
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let started = Instant::now();
+        let count = keys.len();
+        futures::stream::iter(keys.into_iter().map(|key| {
+            let request = client.get(format!(
+                "{}/{}/{}/{key}",
+                s3.url,
+                common::s3::BUCKET,
+                common::s3::ROOT
+            ));
+            async move {
+                let response = request.send().await.unwrap();
+                assert!(response.status().is_success());
+                let _ = response.bytes().await;
+            }
+        }))
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+        count as f64 / started.elapsed().as_secs_f64()
+    })
+}
+
 /// The registry's own DELETE capacity: the same DELETEs, as fast as it takes them.
 fn delete_capacity(url: &str, deletions: &[(String, String)], concurrency: usize) -> f64 {
     use futures::StreamExt;
@@ -405,7 +519,97 @@ fn main() {
             "runs": options.runs,
         });
 
-        // 2. Apply, against the registry's own capacity on an identical copy.
+        // 2. The same over S3: the same files in a bucket on the local endpoint.
+        if scale <= options.s3_up_to {
+            let scratch = tempfile::tempdir().unwrap();
+            let moto_log = scratch.path().join("moto.log");
+            let s3 = common::s3::MotoServer::start(moto_log.clone());
+            let started = Instant::now();
+            let files = upload_storage(&registry.storage(), &s3);
+            eprintln!(
+                "uploaded {files} storage files to the local S3 endpoint in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            let root = format!("/{}", common::s3::ROOT);
+            let env = [
+                ("REGISTRY_URL", registry.url.as_str()),
+                ("REGISTRY_STORAGE", "s3"),
+                ("BUCKET", common::s3::BUCKET),
+                ("REGISTRY_DIR", root.as_str()),
+                ("REGION", common::s3::REGION),
+                ("ACCESS_KEY", common::s3::ACCESS_KEY),
+                ("SECRET_KEY", common::s3::SECRET_KEY),
+                ("REGSWEEP_S3_ENDPOINT", s3.url.as_str()),
+                ("DRY_RUN", "true"),
+            ];
+            let mut s3_phases = Vec::new();
+            let mut s3_peak = 0;
+            let mut s3_requests = 0;
+            for _ in 0..options.runs {
+                let before = endpoint_requests(&moto_log);
+                let (_, rss, r) = run_regsweep(&env);
+                s3_requests = endpoint_requests(&moto_log) - before;
+                assert_eq!(
+                    r["totals"]["manifests"].as_u64().unwrap(),
+                    manifests,
+                    "S3 discovery found a different dataset"
+                );
+                assert_eq!(
+                    r["totals"]["planned_deletions"], report["totals"]["planned_deletions"],
+                    "S3 discovery planned differently"
+                );
+                let t = &r["timings"];
+                s3_phases.push(
+                    t["discover_seconds"].as_f64().unwrap() + t["plan_seconds"].as_f64().unwrap(),
+                );
+                s3_peak = s3_peak.max(rss);
+            }
+            let s3_phase = median(s3_phases);
+            let capacity = endpoint_capacity(&s3, &registry.storage());
+            let rate = s3_requests as f64 / s3_phase;
+            eprintln!(
+                "S3 requests per run: {s3_requests} ({rate:.0}/s); the endpoint's own GET capacity: {capacity:.0}/s"
+            );
+            eprintln!(
+                "discovery+plan over S3 at {manifests}: {s3_phase:.2}s ({:.1}x filesystem), peak {} MiB",
+                s3_phase / phase,
+                s3_peak / 1024
+            );
+            table.push(format!(
+                "{:<44} {:>12} {:>12.2} {:>12}",
+                "discovery + plan (S3 on local moto, dry run)", manifests, s3_phase, "s"
+            ));
+            table.push(format!(
+                "{:<44} {:>12} {:>12.1} {:>12}",
+                "  S3 / filesystem",
+                manifests,
+                s3_phase / phase,
+                "x"
+            ));
+            table.push(format!(
+                "{:<44} {:>12} {:>12} {:>12}",
+                "  S3 requests per run", manifests, s3_requests, "requests"
+            ));
+            table.push(format!(
+                "{:<44} {:>12} {:>12.0} {:>12}",
+                "  regsweep's S3 request rate", manifests, rate, "requests/s"
+            ));
+            table.push(format!(
+                "{:<44} {:>12} {:>12.0} {:>12}",
+                "  endpoint GET capacity (16 in flight)", manifests, capacity, "requests/s"
+            ));
+            entry["s3"] = json!({
+                "storage_files": files,
+                "discover_plan_seconds_median": s3_phase,
+                "peak_rss_mib": s3_peak as f64 / 1024.0,
+                "ratio_to_filesystem": s3_phase / phase,
+                "requests": s3_requests,
+                "requests_per_second": rate,
+                "endpoint_get_capacity_per_second": capacity,
+            });
+        }
+
+        // 3. Apply, against the registry's own capacity on an identical copy.
         if scale <= options.apply_up_to {
             let deletions = planned_deletions(&report);
             let mut apply_rows = Vec::new();

@@ -175,7 +175,7 @@ impl MotoServer {
 
 /// Moto treats a request without `Authorization` as anonymous (refused on the registry's
 /// private objects) and checks no signature: a well-formed header names the owner.
-fn owner_headers() -> reqwest::header::HeaderMap {
+pub fn owner_headers() -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
     let value = format!(
         "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/{REGION}/s3/aws4_request, \
