@@ -256,10 +256,8 @@ fn copy_storage(from: &Path, to: &Path) {
     assert!(status.success(), "cp -a failed");
 }
 
-/// Uploads every file of a filesystem storage to the S3 endpoint, below the test root, so
-/// that S3 discovery reads exactly the dataset the filesystem run read.
-fn upload_storage(storage: &Path, s3: &common::s3::MotoServer) -> usize {
-    use futures::StreamExt;
+/// Every file below a storage folder.
+fn storage_files(storage: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut pending = vec![storage.to_path_buf()];
     while let Some(folder) = pending.pop() {
@@ -272,6 +270,11 @@ fn upload_storage(storage: &Path, s3: &common::s3::MotoServer) -> usize {
             }
         }
     }
+    files
+}
+
+/// A runtime and a client that the local S3 endpoint takes as the bucket's owner.
+fn s3_client() -> (tokio::runtime::Runtime, reqwest::Client) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -280,6 +283,15 @@ fn upload_storage(storage: &Path, s3: &common::s3::MotoServer) -> usize {
         .default_headers(common::s3::owner_headers())
         .build()
         .unwrap();
+    (runtime, client)
+}
+
+/// Uploads every file of a filesystem storage to the S3 endpoint, below the test root, so
+/// that S3 discovery reads exactly the dataset the filesystem run read.
+fn upload_storage(storage: &Path, s3: &common::s3::MotoServer) -> usize {
+    use futures::StreamExt;
+    let files = storage_files(storage);
+    let (runtime, client) = s3_client();
     let count = files.len();
     runtime.block_on(async {
         futures::stream::iter(files.into_iter().map(|path| {
@@ -321,26 +333,12 @@ fn endpoint_requests(log: &Path) -> usize {
 /// loop, 16 in flight.
 fn endpoint_capacity(s3: &common::s3::MotoServer, storage: &Path) -> f64 {
     use futures::StreamExt;
-    let mut keys = Vec::new();
-    let mut pending = vec![storage.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if keys.len() < 5_000 {
-                keys.push(path.strip_prefix(storage).unwrap().display().to_string());
-            }
-        }
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = reqwest::Client::builder()
-        .default_headers(common::s3::owner_headers())
-        .build()
-        .unwrap();
+    let keys: Vec<String> = storage_files(storage)
+        .iter()
+        .take(5_000)
+        .map(|path| path.strip_prefix(storage).unwrap().display().to_string())
+        .collect();
+    let (runtime, client) = s3_client();
     runtime.block_on(async {
         let started = Instant::now();
         let count = keys.len();

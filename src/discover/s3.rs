@@ -157,6 +157,14 @@ impl S3Storage {
         }
     }
 
+    /// One of the run's request slots, held for the duration of a request.
+    async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     fn key(&self, path: &str) -> String {
         if self.location.root.is_empty() {
             path.to_string()
@@ -227,11 +235,7 @@ impl StorageDriver for S3Storage {
         let mut entries = Vec::new();
         let mut continuation: Option<String> = None;
         for _page in 0..MAX_PAGES {
-            let _permit = self
-                .permits
-                .acquire()
-                .await
-                .expect("the semaphore is never closed");
+            let _permit = self.permit().await;
             let answer = self
                 .client
                 .list_objects_v2()
@@ -288,11 +292,7 @@ impl StorageDriver for S3Storage {
     }
 
     async fn read_with_time(&self, path: &str) -> Result<Timed, StorageError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let _permit = self.permit().await;
         let answer = self
             .client
             .get_object()
