@@ -474,6 +474,27 @@ fn a_seed_user_of_s3_storage_changes_nothing_but_the_binary() {
 }
 
 #[test]
+fn s3_listings_follow_every_page() {
+    // 1,200 tags in one folder: more than one ListObjectsV2 page (1,000 keys at most).
+    let registry = TestRegistry::start_on(Backend::S3);
+    let image = registry.push_image("app", Some("v0"), &Image::new("one", 1));
+    for i in 1..1200 {
+        registry.write_storage(
+            &format!("docker/registry/v2/repositories/app/_manifests/tags/v{i}/current/link"),
+            image.digest.as_str().as_bytes(),
+        );
+    }
+    let run = registry.sweep(&[("DRY_RUN", "true"), ("REGSWEEP_OUTPUT", "json")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let tags = report["repositories"][0]["manifests"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(tags, 1200);
+}
+
+#[test]
 fn digest_helper_matches_registry() {
     // Guards the test harness itself: the digest we compute is the one the registry stores.
     let registry = TestRegistry::start();
