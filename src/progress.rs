@@ -22,6 +22,8 @@ enum Mode {
 #[derive(Debug, Clone)]
 pub struct Progress {
     mode: Mode,
+    /// Fold each phase's lines into a GitHub Actions log group (`::group::`).
+    groups: bool,
 }
 
 impl Progress {
@@ -34,12 +36,24 @@ impl Progress {
         } else {
             Mode::Lines
         };
-        Progress { mode }
+        Progress {
+            mode,
+            groups: false,
+        }
     }
 
     /// No output at all (library use, tests).
     pub fn hidden() -> Progress {
-        Progress { mode: Mode::Off }
+        Progress {
+            mode: Mode::Off,
+            groups: false,
+        }
+    }
+
+    /// In a GitHub Actions log (plain lines), each phase becomes a collapsible log group.
+    pub fn with_log_groups(mut self, groups: bool) -> Progress {
+        self.groups = groups && self.mode == Mode::Lines;
+        self
     }
 
     /// Starts a phase: `name` (`discover`), the `unit` counted (`manifests`), the total if known.
@@ -56,6 +70,7 @@ impl Progress {
             state: state.clone(),
             bar: None,
             ticker: None,
+            group: self.groups,
         };
         match self.mode {
             Mode::Off => {}
@@ -79,6 +94,9 @@ impl Progress {
                 phase.bar = Some(bar);
             }
             Mode::Lines => {
+                if self.groups {
+                    eprintln!("::group::regsweep {name}");
+                }
                 // A plain thread, not a task: progress must not depend on the runtime's load.
                 let ticker_state = state.clone();
                 phase.ticker = Some(std::thread::spawn(move || {
@@ -113,7 +131,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -153,6 +171,7 @@ pub struct Phase {
     state: Arc<State>,
     bar: Option<indicatif::ProgressBar>,
     ticker: Option<std::thread::JoinHandle<()>>,
+    group: bool,
 }
 
 impl Phase {
@@ -188,6 +207,9 @@ impl Phase {
             ticker.thread().unpark();
             let _ = ticker.join();
             eprintln!("{}", self.state.line(true));
+            if self.group {
+                eprintln!("::endgroup::");
+            }
         }
     }
 }
