@@ -66,6 +66,8 @@ pub mod env {
     pub const LOG: &str = "REGSWEEP_LOG";
     /// No progress output.
     pub const QUIET: &str = "REGSWEEP_QUIET";
+    /// Publish to the GitHub Actions job summary and step outputs.
+    pub const GITHUB_SUMMARY: &str = "REGSWEEP_GITHUB_SUMMARY";
 }
 
 /// The default `REGSWEEP_CONCURRENCY`.
@@ -214,6 +216,11 @@ pub struct Cli {
     /// never contain passwords or tokens, at any level.
     #[arg(long, env = env::LOG, value_name = "LEVEL", default_value = "warn")]
     pub log: String,
+
+    /// Inside GitHub Actions (`GITHUB_ACTIONS=true`): append the Markdown report to the job
+    /// summary, write the step outputs and the JSON report file, annotate warnings
+    #[arg(long, env = env::GITHUB_SUMMARY, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    pub github_summary: String,
 
     /// The registry's config file, named in the garbage-collection command the report shows.
     #[arg(long, env = env::REGISTRY_CONFIG, value_name = "PATH", default_value = "/etc/docker/registry/config.yml")]

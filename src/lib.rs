@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod report;
 pub mod settings;
 pub mod verify;
@@ -89,7 +90,7 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
     .allow_insecure_http(settings.allow_insecure_http);
     // Fail fast on an unreachable registry or refused credentials, before reading storage.
     client.check().await?;
-    let progress = Progress::new(settings.quiet);
+    let progress = Progress::new(settings.quiet).with_log_groups(settings.github.is_some());
     let only = &settings.policy.repositories;
     let concurrency = settings.concurrency;
     let started = Instant::now();

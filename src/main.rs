@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use regsweep::cli::Cli;
+use regsweep::publish::github;
 use regsweep::report::{json, markdown, text};
 use regsweep::settings::{OutputFormat, Settings};
 use regsweep::ExitStatus;
@@ -66,10 +67,27 @@ fn main() -> ExitCode {
             if let Some(fatal) = &outcome.summary.fatal {
                 eprintln!("error: {fatal}");
             }
+            if let Some(target) = &settings.github {
+                for line in github::annotations(&outcome.summary) {
+                    eprintln!("{line}");
+                }
+                for problem in github::publish(&outcome.summary, target) {
+                    eprintln!(
+                        "::warning title=regsweep: not published::{}",
+                        github::escape_data(&problem)
+                    );
+                }
+            }
             exit(outcome.status)
         }
         Err(error) => {
             eprintln!("error: {error}");
+            if settings.github.is_some() {
+                eprintln!(
+                    "::error title=regsweep::{}",
+                    github::escape_data(&error.to_string())
+                );
+            }
             exit(ExitStatus::FailedBeforeDeleting)
         }
     }

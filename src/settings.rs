@@ -213,6 +213,9 @@ pub struct Settings {
     pub quiet: bool,
     /// Credentials may go over plain http to a host that is not loopback (token servers too).
     pub allow_insecure_http: bool,
+    /// Where to publish inside GitHub Actions; `None` elsewhere or with
+    /// `REGSWEEP_GITHUB_SUMMARY=false`.
+    pub github: Option<crate::publish::github::GithubActions>,
 }
 
 /// Whether a URL's host is this machine (`localhost`, 127.0.0.0/8, `::1`).
@@ -626,6 +629,11 @@ impl Settings {
             log_level,
             quiet: boolean(&cli.quiet, env::QUIET, "quiet")?,
             allow_insecure_http,
+            github: if boolean(&cli.github_summary, env::GITHUB_SUMMARY, "github-summary")? {
+                crate::publish::github::GithubActions::from_env(|name| std::env::var(name).ok())
+            } else {
+                None
+            },
         })
     }
 }
