@@ -68,6 +68,10 @@ pub mod env {
     pub const QUIET: &str = "REGSWEEP_QUIET";
     /// Publish to the GitHub Actions job summary and step outputs.
     pub const GITHUB_SUMMARY: &str = "REGSWEEP_GITHUB_SUMMARY";
+    /// Also write the Markdown report to this file.
+    pub const MARKDOWN_FILE: &str = "REGSWEEP_MARKDOWN_FILE";
+    /// Also write the JSON report to this file.
+    pub const JSON_FILE: &str = "REGSWEEP_JSON_FILE";
 }
 
 /// The default `REGSWEEP_CONCURRENCY`.
@@ -216,6 +220,15 @@ pub struct Cli {
     /// never contain passwords or tokens, at any level.
     #[arg(long, env = env::LOG, value_name = "LEVEL", default_value = "warn")]
     pub log: String,
+
+    /// Also write the Markdown report to this file (a CI artifact, a merge-request note),
+    /// whatever --output prints
+    #[arg(long, env = env::MARKDOWN_FILE, value_name = "PATH")]
+    pub markdown_file: Option<String>,
+
+    /// Also write the JSON report to this file, whatever --output prints
+    #[arg(long, env = env::JSON_FILE, value_name = "PATH")]
+    pub json_file: Option<String>,
 
     /// Inside GitHub Actions (`GITHUB_ACTIONS=true`): append the Markdown report to the job
     /// summary, write the step outputs and the JSON report file, annotate warnings

@@ -67,6 +67,20 @@ fn main() -> ExitCode {
             if let Some(fatal) = &outcome.summary.fatal {
                 eprintln!("error: {fatal}");
             }
+            let files: [(_, fn(&_) -> String); 2] = [
+                (&settings.markdown_file, markdown::render),
+                (&settings.json_file, json::render),
+            ];
+            for (path, render) in files {
+                if let Some(path) = path {
+                    if let Err(error) = std::fs::write(path, render(&outcome.summary)) {
+                        eprintln!(
+                            "warning: cannot write the report to `{}`: {error}",
+                            path.display()
+                        );
+                    }
+                }
+            }
             if let Some(target) = &settings.github {
                 for line in github::annotations(&outcome.summary) {
                     eprintln!("{line}");

@@ -213,6 +213,10 @@ pub struct Settings {
     pub quiet: bool,
     /// Credentials may go over plain http to a host that is not loopback (token servers too).
     pub allow_insecure_http: bool,
+    /// Also write the Markdown report here.
+    pub markdown_file: Option<PathBuf>,
+    /// Also write the JSON report here.
+    pub json_file: Option<PathBuf>,
     /// Where to publish inside GitHub Actions; `None` elsewhere or with
     /// `REGSWEEP_GITHUB_SUMMARY=false`.
     pub github: Option<crate::publish::github::GithubActions>,
@@ -629,6 +633,8 @@ impl Settings {
             log_level,
             quiet: boolean(&cli.quiet, env::QUIET, "quiet")?,
             allow_insecure_http,
+            markdown_file: non_empty(&cli.markdown_file).map(PathBuf::from),
+            json_file: non_empty(&cli.json_file).map(PathBuf::from),
             github: if boolean(&cli.github_summary, env::GITHUB_SUMMARY, "github-summary")? {
                 crate::publish::github::GithubActions::from_env(|name| std::env::var(name).ok())
             } else {

@@ -495,6 +495,33 @@ fn s3_listings_follow_every_page() {
 }
 
 #[test]
+fn report_files_are_written_besides_stdout() {
+    let registry = TestRegistry::start();
+    let history = push_history(&registry);
+    let folder = tempfile::tempdir().unwrap();
+    let markdown = folder.path().join("report.md");
+    let json = folder.path().join("report.json");
+    let run = registry.sweep(&[
+        ("DRY_RUN", "true"),
+        ("REGSWEEP_MARKDOWN_FILE", markdown.to_str().unwrap()),
+        ("REGSWEEP_JSON_FILE", json.to_str().unwrap()),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Totals:"),
+        "stdout keeps the text report"
+    );
+    let markdown = std::fs::read_to_string(markdown).unwrap();
+    assert!(markdown.starts_with(&format!(
+        "## regsweep: {} manifests to delete",
+        history.deleted.len()
+    )));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(json["totals"]["planned_deletions"], history.deleted.len());
+}
+
+#[test]
 fn digest_helper_matches_registry() {
     // Guards the test harness itself: the digest we compute is the one the registry stores.
     let registry = TestRegistry::start();
