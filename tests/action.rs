@@ -305,3 +305,81 @@ fn the_installer_verifies_caches_and_falls_back_to_building() {
         missing.stderr
     );
 }
+
+#[test]
+fn gitlab_templates_are_valid_and_their_inputs_reach_real_options() {
+    let template = std::fs::read_to_string(root().join(".gitlab-ci-template.yml")).unwrap();
+    let component = std::fs::read_to_string(root().join("templates/regsweep.yml")).unwrap();
+    assert_eq!(
+        template, component,
+        "the include template and the CI/CD component are one job: keep them identical"
+    );
+    let documents = YamlLoader::load_from_str(&template).unwrap();
+    assert_eq!(documents.len(), 2, "a `spec:` header, `---`, then the job");
+    let inputs = documents[0]["spec"]["inputs"].as_hash().unwrap();
+    let job = &documents[1]["regsweep"];
+    let variables: BTreeMap<String, String> = job["variables"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (text(k), text(v)))
+        .collect();
+    let options = cli_options();
+    // The predefined GitLab variables stand in for the binary's "unset".
+    let gitlab_defaults = BTreeMap::from([
+        ("registry-url", "https://$CI_REGISTRY"),
+        ("registry-auth", "$CI_REGISTRY_USER:$CI_REGISTRY_PASSWORD"),
+    ]);
+    for (name, input) in inputs {
+        let name = text(name);
+        assert!(
+            input["description"].as_str().is_some(),
+            "`{name}`: no description"
+        );
+        let default = text(&input["default"]);
+        if let Some(options) = input["options"].as_vec() {
+            assert!(
+                options.iter().any(|o| text(o) == default),
+                "`{name}`: default not an option"
+            );
+        }
+        if ["stage", "version", "image"].contains(&name.as_str()) {
+            continue;
+        }
+        let reference = format!("$[[ inputs.{name} ]]");
+        let targets: Vec<&String> = variables
+            .iter()
+            .filter(|(_, v)| **v == reference)
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(targets.len(), 1, "input `{name}` reaches {targets:?}");
+        let binary_default = options.get(targets[0]).unwrap_or_else(|| {
+            panic!("`{name}` sets {}, which regsweep does not read", targets[0])
+        });
+        let expected = gitlab_defaults
+            .get(name.as_str())
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| binary_default.clone());
+        assert_eq!(default, expected, "input `{name}`: default");
+    }
+    for (variable, value) in &variables {
+        assert!(
+            options.contains_key(variable) || variable == "REGSWEEP_VERSION",
+            "{variable} is not an option of regsweep"
+        );
+        assert!(!value.is_empty(), "{variable}");
+    }
+    let mut lines = Vec::new();
+    scripts(job, &mut lines);
+    for line in lines {
+        assert!(
+            !line.contains("$[["),
+            "an input pasted into the script: {line}"
+        );
+        assert!(line.contains("sha256sum -c"), "the download is verified");
+    }
+    assert_eq!(
+        job["artifacts"]["expose_as"].as_str(),
+        Some("regsweep report")
+    );
+}
