@@ -68,6 +68,10 @@ pub mod env {
     pub const QUIET: &str = "REGSWEEP_QUIET";
     /// Publish to the GitHub Actions job summary and step outputs.
     pub const GITHUB_SUMMARY: &str = "REGSWEEP_GITHUB_SUMMARY";
+    /// Comment the report on the pull request (GitHub Actions, `pull_request` events).
+    pub const COMMENT_ON_PR: &str = "REGSWEEP_COMMENT_ON_PR";
+    /// The token for pull-request comments: the standard Actions variable.
+    pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
     /// Also write the Markdown report to this file.
     pub const MARKDOWN_FILE: &str = "REGSWEEP_MARKDOWN_FILE";
     /// Also write the JSON report to this file.
@@ -234,6 +238,16 @@ pub struct Cli {
     /// summary, write the step outputs and the JSON report file, annotate warnings
     #[arg(long, env = env::GITHUB_SUMMARY, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
     pub github_summary: String,
+
+    /// On a `pull_request` event in GitHub Actions: one comment per registry on the pull
+    /// request with the Markdown report, updated in place by later runs (needs GITHUB_TOKEN
+    /// with `pull-requests: write`; a read-only token falls back to the job summary)
+    #[arg(long, env = env::COMMENT_ON_PR, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub comment_on_pr: String,
+
+    /// Token for pull-request comments. Never printed
+    #[arg(long, env = env::GITHUB_TOKEN, value_name = "TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
 
     /// The registry's config file, named in the garbage-collection command the report shows.
     #[arg(long, env = env::REGISTRY_CONFIG, value_name = "PATH", default_value = "/etc/docker/registry/config.yml")]

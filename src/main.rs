@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use regsweep::cli::Cli;
-use regsweep::publish::github;
+use regsweep::publish::{comment, github};
 use regsweep::report::{json, markdown, text};
 use regsweep::settings::{OutputFormat, Settings};
 use regsweep::ExitStatus;
@@ -85,7 +85,40 @@ fn main() -> ExitCode {
                 for line in github::annotations(&outcome.summary) {
                     eprintln!("{line}");
                 }
-                for problem in github::publish(&outcome.summary, target) {
+                let mut problems = github::publish(&outcome.summary, target);
+                match (&target.pull_request, &settings.github_token) {
+                    _ if !settings.comment_on_pr => {}
+                    (Some(pull_request), Some(token)) => {
+                        let commented = runtime.block_on(comment::comment(
+                            &outcome.summary,
+                            pull_request,
+                            token,
+                            &target.report_json,
+                        ));
+                        match commented {
+                            Ok(comment::Commented::Created(id)) => {
+                                eprintln!(
+                                    "regsweep: commented on pull request #{} ({id})",
+                                    pull_request.number
+                                )
+                            }
+                            Ok(comment::Commented::Updated(id)) => eprintln!(
+                                "regsweep: updated its comment on pull request #{} ({id})",
+                                pull_request.number
+                            ),
+                            Err(error) => {
+                                problems.push(format!("{error}; the report is in the job summary"))
+                            }
+                        }
+                    }
+                    (Some(_), None) => problems.push(
+                        "REGSWEEP_COMMENT_ON_PR needs GITHUB_TOKEN (env: GITHUB_TOKEN: \
+                         ${{ github.token }}); the report is in the job summary"
+                            .to_string(),
+                    ),
+                    (None, _) => {}
+                }
+                for problem in problems {
                     eprintln!(
                         "::warning title=regsweep: not published::{}",
                         github::escape_data(&problem)

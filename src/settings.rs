@@ -213,6 +213,10 @@ pub struct Settings {
     pub quiet: bool,
     /// Credentials may go over plain http to a host that is not loopback (token servers too).
     pub allow_insecure_http: bool,
+    /// Comment on the pull request (with `github` and a token).
+    pub comment_on_pr: bool,
+    /// The token for pull-request comments (`GITHUB_TOKEN`).
+    pub github_token: Option<SecretString>,
     /// Also write the Markdown report here.
     pub markdown_file: Option<PathBuf>,
     /// Also write the JSON report here.
@@ -633,6 +637,8 @@ impl Settings {
             log_level,
             quiet: boolean(&cli.quiet, env::QUIET, "quiet")?,
             allow_insecure_http,
+            comment_on_pr: boolean(&cli.comment_on_pr, env::COMMENT_ON_PR, "comment-on-pr")?,
+            github_token: non_empty(&cli.github_token).map(|t| SecretString::from(t.to_string())),
             markdown_file: non_empty(&cli.markdown_file).map(PathBuf::from),
             json_file: non_empty(&cli.json_file).map(PathBuf::from),
             github: if boolean(&cli.github_summary, env::GITHUB_SUMMARY, "github-summary")? {

@@ -154,3 +154,149 @@ fn a_failed_run_is_an_error_annotation() {
         run.stderr
     );
 }
+
+/// The environment of a `pull_request` run against the fake GitHub API at `api`.
+fn pull_request_env(folder: &Path, api: &str) -> Vec<(String, String)> {
+    let event = folder.join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"action":"synchronize","number":7,"pull_request":{"number":7}}"#,
+    )
+    .unwrap();
+    let mut env = github_env(folder);
+    env.extend([
+        ("GITHUB_EVENT_NAME".to_string(), "pull_request".to_string()),
+        ("GITHUB_EVENT_PATH".into(), event.display().to_string()),
+        ("GITHUB_REPOSITORY".into(), "o/r".into()),
+        ("GITHUB_API_URL".into(), api.to_string()),
+        ("GITHUB_TOKEN".into(), TOKEN.into()),
+        ("REGSWEEP_COMMENT_ON_PR".into(), "true".into()),
+        ("DRY_RUN".into(), "true".into()),
+    ]);
+    env
+}
+
+const TOKEN: &str = "ghs_FakeInstallationToken123";
+
+#[test]
+fn a_pull_request_gets_one_comment_per_registry_updated_in_place() {
+    use common::github::{self, ACTIONS_BOT};
+    use wiremock::matchers::{body_string_contains, method, path};
+    use wiremock::{Mock, ResponseTemplate};
+
+    // The fake API runs on this runtime; the registry harness and regsweep are synchronous.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let registry = TestRegistry::start();
+    push_history(&registry);
+    let folder = tempfile::tempdir().unwrap();
+    let sweep = |api: &str| {
+        let env = pull_request_env(folder.path(), api);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        registry.sweep(&env)
+    };
+    let marker = format!("<!-- regsweep: {} -->", registry.url);
+
+    // First run: someone else's comment and a marked comment by another account (not ours,
+    // left alone) across two pages; regsweep creates its own.
+    let server = runtime.block_on(async {
+        let server = github::server(
+            vec![github::comment(1, "octocat", "LGTM")],
+            vec![github::comment(2, "mallory", &format!("{marker}\nfake"))],
+        )
+        .await;
+        Mock::given(method("POST"))
+            .and(path("/repos/o/r/issues/7/comments"))
+            .and(body_string_contains(marker.as_str()))
+            .and(body_string_contains("## regsweep: "))
+            .respond_with(ResponseTemplate::new(201).set_body_json(github::comment(
+                99,
+                ACTIONS_BOT,
+                "new",
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
+        server
+    });
+    let run = sweep(&server.uri());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("commented on pull request #7 (99)"),
+        "{}",
+        run.stderr
+    );
+    let requests = runtime.block_on(server.received_requests()).unwrap();
+    assert!(requests.iter().all(|r| r
+        .headers
+        .get("authorization")
+        .is_some_and(|v| v == format!("Bearer {TOKEN}").as_str())));
+    runtime.block_on(server.verify());
+
+    // Second run: our comment is found (on page 2) and patched; nothing is created.
+    let server = runtime.block_on(async {
+        let server = github::server(
+            vec![github::comment(1, "octocat", "LGTM")],
+            vec![github::comment(
+                99,
+                ACTIONS_BOT,
+                &format!("{marker}\nold report"),
+            )],
+        )
+        .await;
+        Mock::given(method("PATCH"))
+            .and(path("/repos/o/r/issues/comments/99"))
+            .and(body_string_contains(marker.as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(github::comment(
+                99,
+                ACTIONS_BOT,
+                "new",
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201))
+            .expect(0)
+            .mount(&server)
+            .await;
+        server
+    });
+    let run = sweep(&server.uri());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("updated its comment on pull request #7 (99)"),
+        "{}",
+        run.stderr
+    );
+    runtime.block_on(server.verify());
+
+    // A fork's read-only token: 403, a warning, the job summary still written, exit 0.
+    let server = runtime.block_on(async {
+        let server = github::server(vec![], vec![]).await;
+        Mock::given(method("POST"))
+            .and(path("/repos/o/r/issues/7/comments"))
+            .respond_with(github::forbidden())
+            .mount(&server)
+            .await;
+        server
+    });
+    let summary_before = std::fs::read_to_string(folder.path().join("summary.md")).unwrap();
+    let run = sweep(&server.uri());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "::warning title=regsweep: not published::cannot comment on pull request #7: GitHub answered 403 Forbidden"
+        ) && run.stderr.contains("the report is in the job summary"),
+        "{}",
+        run.stderr
+    );
+    let summary_after = std::fs::read_to_string(folder.path().join("summary.md")).unwrap();
+    assert!(
+        summary_after.len() > summary_before.len(),
+        "the job summary got the report"
+    );
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(TOKEN), "the token leaked:\n{text}");
+    }
+}

@@ -27,6 +27,46 @@ pub struct GithubActions {
     pub output: Option<PathBuf>,
     /// Where the JSON report is written: `$RUNNER_TEMP/regsweep-report-<step>.json`.
     pub report_json: PathBuf,
+    /// The pull request the workflow runs for (`pull_request` events), if any.
+    pub pull_request: Option<PullRequest>,
+}
+
+/// A pull request to comment on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    /// `$GITHUB_API_URL` (`https://api.github.com`, or a GitHub Enterprise Server's).
+    pub api_url: String,
+    /// The repository's owner.
+    pub owner: String,
+    /// The repository's name.
+    pub repo: String,
+    /// The pull request's number.
+    pub number: u64,
+}
+
+impl PullRequest {
+    /// From the workflow's event: `pull_request` or `pull_request_target`, whose payload
+    /// (`$GITHUB_EVENT_PATH`) names the pull request.
+    fn from_env(value: &impl Fn(&str) -> Option<String>) -> Option<PullRequest> {
+        let event = value("GITHUB_EVENT_NAME")?;
+        if event != "pull_request" && event != "pull_request_target" {
+            return None;
+        }
+        let payload = std::fs::read(value("GITHUB_EVENT_PATH")?).ok()?;
+        let payload: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+        let number = payload["pull_request"]["number"]
+            .as_u64()
+            .or_else(|| payload["number"].as_u64())?;
+        let (owner, repo) = value("GITHUB_REPOSITORY")?
+            .split_once('/')
+            .map(|(o, r)| (o.to_string(), r.to_string()))?;
+        Some(PullRequest {
+            api_url: value("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+            owner,
+            repo,
+            number,
+        })
+    }
 }
 
 impl GithubActions {
@@ -61,6 +101,7 @@ impl GithubActions {
             step_summary: value("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             output: value("GITHUB_OUTPUT").map(PathBuf::from),
             report_json: folder.join(name),
+            pull_request: PullRequest::from_env(&value),
         })
     }
 }
@@ -143,7 +184,11 @@ pub fn annotations(summary: &Summary) -> Vec<String> {
 /// bytes long, it stays under GitHub's limit; the cut says how many lines are left out and
 /// where the whole report is.
 pub fn fit_summary(markdown: &str, used: usize, report_json: &Path) -> String {
-    let budget = SUMMARY_LIMIT.saturating_sub(used);
+    fit(markdown, SUMMARY_LIMIT.saturating_sub(used), report_json)
+}
+
+/// `markdown` cut at a line boundary to at most `budget` bytes, saying what was left out.
+pub fn fit(markdown: &str, budget: usize, report_json: &Path) -> String {
     if markdown.len() <= budget {
         return markdown.to_string();
     }
@@ -166,8 +211,8 @@ pub fn fit_summary(markdown: &str, used: usize, report_json: &Path) -> String {
     }
     let _ = write!(
         kept,
-        "\n… and {left_out} more lines: the summary is cut to stay under GitHub's 1 MiB limit; \
-         the whole report is the JSON file `{}` (step output `report-json`).\n",
+        "\n… and {left_out} more lines: cut to stay under GitHub's size limit; the whole report \
+         is the JSON file `{}` (step output `report-json`).\n",
         report_json.display()
     );
     kept

@@ -2,4 +2,5 @@
 //! output. Today: GitHub Actions (job summary, step outputs, annotations, the JSON report as a
 //! file). Publishing never changes what a run did or its exit status.
 
+pub mod comment;
 pub mod github;
