@@ -72,6 +72,8 @@ pub mod env {
     pub const COMMENT_ON_PR: &str = "REGSWEEP_COMMENT_ON_PR";
     /// The token for pull-request comments: the standard Actions variable.
     pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+    /// A GitLab token with `api` scope, for the merge-request note.
+    pub const GITLAB_TOKEN: &str = "REGSWEEP_GITLAB_TOKEN";
     /// Also write the Markdown report to this file.
     pub const MARKDOWN_FILE: &str = "REGSWEEP_MARKDOWN_FILE";
     /// Also write the JSON report to this file.
@@ -248,6 +250,12 @@ pub struct Cli {
     /// Token for pull-request comments. Never printed
     #[arg(long, env = env::GITHUB_TOKEN, value_name = "TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
+
+    /// In a GitLab merge-request pipeline: a token with `api` scope (CI_JOB_TOKEN cannot post
+    /// notes) for one note per registry with the Markdown report, updated in place by later
+    /// runs. Never printed
+    #[arg(long, env = env::GITLAB_TOKEN, value_name = "TOKEN", hide_env_values = true)]
+    pub gitlab_token: Option<String>,
 
     /// The registry's config file, named in the garbage-collection command the report shows.
     #[arg(long, env = env::REGISTRY_CONFIG, value_name = "PATH", default_value = "/etc/docker/registry/config.yml")]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use regsweep::cli::Cli;
-use regsweep::publish::{comment, github};
+use regsweep::publish::{comment, github, gitlab};
 use regsweep::report::{json, markdown, text};
 use regsweep::settings::{OutputFormat, Settings};
 use regsweep::ExitStatus;
@@ -79,6 +79,28 @@ fn main() -> ExitCode {
                             path.display()
                         );
                     }
+                }
+            }
+            if let (Some(merge_request), Some(token)) = (&settings.gitlab, &settings.gitlab_token) {
+                let whole = match &settings.json_file {
+                    Some(path) => format!("the job's artifact `{}`", path.display()),
+                    None => "in the job log".to_string(),
+                };
+                match runtime.block_on(gitlab::note(&outcome.summary, merge_request, token, &whole))
+                {
+                    Ok(gitlab::Noted::Created(id)) => eprintln!(
+                        "regsweep: noted on merge request !{} (note {id})",
+                        merge_request.iid
+                    ),
+                    Ok(gitlab::Noted::Updated(id)) => eprintln!(
+                        "regsweep: updated its note on merge request !{} (note {id})",
+                        merge_request.iid
+                    ),
+                    Err(error) => eprintln!(
+                        "warning: cannot note on merge request !{}: {error}; the report is in \
+                         the job log and artifacts",
+                        merge_request.iid
+                    ),
                 }
             }
             if let Some(target) = &settings.github {

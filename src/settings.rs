@@ -217,6 +217,10 @@ pub struct Settings {
     pub comment_on_pr: bool,
     /// The token for pull-request comments (`GITHUB_TOKEN`).
     pub github_token: Option<SecretString>,
+    /// The merge request of a GitLab merge-request pipeline, to note on with `gitlab_token`.
+    pub gitlab: Option<crate::publish::gitlab::MergeRequest>,
+    /// A GitLab token with `api` scope.
+    pub gitlab_token: Option<SecretString>,
     /// Also write the Markdown report here.
     pub markdown_file: Option<PathBuf>,
     /// Also write the JSON report here.
@@ -639,6 +643,8 @@ impl Settings {
             allow_insecure_http,
             comment_on_pr: boolean(&cli.comment_on_pr, env::COMMENT_ON_PR, "comment-on-pr")?,
             github_token: non_empty(&cli.github_token).map(|t| SecretString::from(t.to_string())),
+            gitlab: crate::publish::gitlab::MergeRequest::from_env(|name| std::env::var(name).ok()),
+            gitlab_token: non_empty(&cli.gitlab_token).map(|t| SecretString::from(t.to_string())),
             markdown_file: non_empty(&cli.markdown_file).map(PathBuf::from),
             json_file: non_empty(&cli.json_file).map(PathBuf::from),
             github: if boolean(&cli.github_summary, env::GITHUB_SUMMARY, "github-summary")? {

@@ -113,7 +113,10 @@ fn every_action_input_reaches_a_real_option_with_its_default() {
         );
     }
     for variable in options.keys() {
-        assert!(env.contains_key(variable), "no input sets {variable}");
+        // GitLab's own option has no place in the GitHub Action.
+        if variable != "REGSWEEP_GITLAB_TOKEN" {
+            assert!(env.contains_key(variable), "no input sets {variable}");
+        }
     }
     let mut lines = Vec::new();
     scripts(action, &mut lines);

@@ -10,7 +10,7 @@ use octocrab::models::CommentId;
 use octocrab::Octocrab;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::github::{fit, PullRequest};
+use super::github::{fit, json_pointer, PullRequest};
 use crate::report::{markdown, Summary};
 
 /// GitHub refuses comments longer than this (characters; bytes bound them).
@@ -64,7 +64,11 @@ pub fn body(summary: &Summary, report_json: &Path) -> String {
     let budget = COMMENT_LIMIT.saturating_sub(marker.len() + 1);
     format!(
         "{marker}\n{}",
-        fit(&markdown::render(summary), budget, report_json)
+        fit(
+            &markdown::render(summary),
+            budget,
+            &json_pointer(report_json)
+        )
     )
 }
 

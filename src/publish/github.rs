@@ -184,15 +184,28 @@ pub fn annotations(summary: &Summary) -> Vec<String> {
 /// bytes long, it stays under GitHub's limit; the cut says how many lines are left out and
 /// where the whole report is.
 pub fn fit_summary(markdown: &str, used: usize, report_json: &Path) -> String {
-    fit(markdown, SUMMARY_LIMIT.saturating_sub(used), report_json)
+    fit(
+        markdown,
+        SUMMARY_LIMIT.saturating_sub(used),
+        &json_pointer(report_json),
+    )
 }
 
-/// `markdown` cut at a line boundary to at most `budget` bytes, saying what was left out.
-pub fn fit(markdown: &str, budget: usize, report_json: &Path) -> String {
+/// Where the whole report is, inside GitHub Actions.
+pub fn json_pointer(report_json: &Path) -> String {
+    format!(
+        "the JSON file `{}` (step output `report-json`)",
+        report_json.display()
+    )
+}
+
+/// `markdown` cut at a line boundary to at most `budget` bytes, saying what was left out and
+/// that the whole report is at `whole`.
+pub fn fit(markdown: &str, budget: usize, whole: &str) -> String {
     if markdown.len() <= budget {
         return markdown.to_string();
     }
-    let note_room = 512 + report_json.as_os_str().len();
+    let note_room = 512 + whole.len();
     let room = budget.saturating_sub(note_room);
     let mut kept = String::new();
     let mut lines = markdown.lines();
@@ -211,9 +224,8 @@ pub fn fit(markdown: &str, budget: usize, report_json: &Path) -> String {
     }
     let _ = write!(
         kept,
-        "\n… and {left_out} more lines: cut to stay under GitHub's size limit; the whole report \
-         is the JSON file `{}` (step output `report-json`).\n",
-        report_json.display()
+        "\n… and {left_out} more lines: cut to stay under the size limit; the whole report is \
+         {whole}.\n"
     );
     kept
 }

@@ -4,3 +4,4 @@
 
 pub mod comment;
 pub mod github;
+pub mod gitlab;
