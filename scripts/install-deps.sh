@@ -8,6 +8,9 @@ set -euo pipefail
 need=()
 command -v docker-registry >/dev/null 2>&1 || command -v registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
+# The Action installer's tests unpack Windows (zip) release archives.
+command -v zip >/dev/null 2>&1 || need+=(zip)
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

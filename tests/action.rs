@@ -151,27 +151,42 @@ fn fake_release(folder: &Path, version: &str, target: &str, sums: Option<&str>) 
     let staging = folder.join("staging").join(&name);
     std::fs::create_dir_all(&staging).unwrap();
     std::fs::create_dir_all(&release).unwrap();
-    let binary = staging.join("regsweep");
+    let windows = target.contains("windows");
+    let binary = staging.join(if windows { "regsweep.exe" } else { "regsweep" });
     std::fs::write(&binary, format!("#!/bin/sh\necho 'regsweep {version}'\n")).unwrap();
     Command::new("chmod")
         .arg("+x")
         .arg(&binary)
         .status()
         .unwrap();
-    let archive = release.join(format!("{name}.tar.gz"));
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(folder.join("staging"))
-        .arg("-czf")
-        .arg(&archive)
-        .arg(&name)
-        .status()
-        .unwrap();
+    let (archive, status) = if windows {
+        let archive = release.join(format!("{name}.zip"));
+        let status = Command::new("zip")
+            .current_dir(folder.join("staging"))
+            .arg("-qr")
+            .arg(&archive)
+            .arg(&name)
+            .status()
+            .expect("zip (scripts/install-deps.sh installs it)");
+        (archive, status)
+    } else {
+        let archive = release.join(format!("{name}.tar.gz"));
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(folder.join("staging"))
+            .arg("-czf")
+            .arg(&archive)
+            .arg(&name)
+            .status()
+            .unwrap();
+        (archive, status)
+    };
     assert!(status.success());
     let hash = format!("{:x}", Sha256::digest(std::fs::read(&archive).unwrap()));
+    let file = archive.file_name().unwrap().to_string_lossy().into_owned();
     let line = match sums {
         Some(line) => line.to_string(),
-        None => format!("{hash}  {name}.tar.gz\n"),
+        None => format!("{hash}  {file}\n"),
     };
     std::fs::write(release.join("SHA256SUMS"), line).unwrap();
 }
@@ -198,6 +213,8 @@ fn install(folder: &Path, version: &str, extra: &[(&str, &str)]) -> Install {
         .env("ACTION_REPOSITORY", "regsweep/regsweep")
         .env("ACTION_PATH", root())
         .env("REGSWEEP_VERSION", version)
+        // Never a real build by accident: tests that want one pass a fake cargo.
+        .env("CARGO", "false")
         .env(
             "REGSWEEP_RELEASE_URL",
             format!("file://{}", folder.join("releases").display()),
@@ -305,6 +322,19 @@ fn the_installer_verifies_caches_and_falls_back_to_building() {
             .display()
             .to_string()]
     );
+    // macOS and Windows runners get their own archives (a zip with regsweep.exe on Windows).
+    for (os, arch, target, exe) in [
+        ("macOS", "ARM64", "aarch64-apple-darwin", "regsweep"),
+        ("Windows", "X64", "x86_64-pc-windows-msvc", "regsweep.exe"),
+    ] {
+        fake_release(&releases, "9.9.5", target, None);
+        let run = install(folder, "9.9.5", &[("RUNNER_OS", os), ("RUNNER_ARCH", arch)]);
+        assert_eq!(run.code, 0, "{os}: {}", run.stderr);
+        let cache = folder.join("toolcache/regsweep/9.9.5").join(target);
+        assert_eq!(run.path_lines, [cache.display().to_string()]);
+        assert!(cache.join(exe).is_file(), "{os}");
+    }
+
     // A tagged ref without an asset for this runner also builds.
     let missing = install(folder, "9.9.6", &[("CARGO", &cargo_text)]);
     assert_eq!(missing.code, 0, "{}", missing.stderr);

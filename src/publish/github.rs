@@ -351,13 +351,36 @@ mod tests {
     fn workflow_command_data_is_escaped() {
         assert_eq!(escape_data("100% done\r\nnext"), "100%25 done%0D%0Anext");
         let summary = fixtures::summary(false);
-        for line in annotations(&summary) {
+        let lines = annotations(&summary);
+        for line in &lines {
             assert!(!line.contains('\n'), "{line}");
             assert!(
                 line.starts_with("::warning ") || line.starts_with("::error "),
                 "{line}"
             );
         }
+        insta::assert_snapshot!("annotations", lines.join("\n"));
+    }
+
+    #[test]
+    fn the_job_summary_and_outputs_as_written() {
+        let folder = tempfile::tempdir().unwrap();
+        let target = GithubActions {
+            step_summary: Some(folder.path().join("summary.md")),
+            output: Some(folder.path().join("output")),
+            report_json: folder.path().join("report.json"),
+            pull_request: None,
+        };
+        let summary = fixtures::summary(false);
+        assert!(publish(&summary, &target).is_empty());
+        let written = std::fs::read_to_string(folder.path().join("summary.md")).unwrap();
+        insta::assert_snapshot!("job_summary", written);
+        let outputs = std::fs::read_to_string(folder.path().join("output")).unwrap();
+        let delimiter = outputs.lines().next().unwrap().split_once("<<").unwrap().1;
+        let outputs = outputs
+            .replace(delimiter, "DELIMITER")
+            .replace(&folder.path().display().to_string(), "$RUNNER_TEMP");
+        insta::assert_snapshot!("github_output", outputs);
     }
 
     #[test]
