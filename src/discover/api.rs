@@ -291,7 +291,7 @@ async fn get_blob(
 
 /// Reads through the API, with at most `concurrency` requests in flight in the whole run and
 /// the referrers API given up on after the registry's first 404.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     client: &'a RegistryClient,
     permits: Semaphore,
     referrers_api: AtomicBool,
@@ -300,7 +300,16 @@ struct Reader<'a> {
 /// A manifest read by digest, with the referrers found for it.
 type Fetched = (Digest, Result<Option<bytes::Bytes>, String>, Vec<Digest>);
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader with at most `concurrency` requests in flight.
+    pub(crate) fn new(client: &'a RegistryClient, concurrency: usize) -> Self {
+        Reader {
+            client,
+            permits: Semaphore::new(concurrency.max(1)),
+            referrers_api: AtomicBool::new(true),
+        }
+    }
+
     async fn fetch(
         &self,
         repository: &RepositoryName,
@@ -399,6 +408,7 @@ impl Reader<'_> {
             .await;
         let mut tags_of: HashMap<Digest, BTreeSet<Tag>> = HashMap::new();
         let mut pending: Vec<(Digest, Option<bytes::Bytes>)> = Vec::new();
+        let concurrency = concurrency.max(1);
         for (tag, read) in reads {
             match read {
                 Ok(Some(bytes)) => {
@@ -415,7 +425,23 @@ impl Reader<'_> {
             }
         }
 
-        // The tagged manifests, then what they reach (children, referrers), wave by wave;
+        self.load(&mut repository, tags_of, pending, concurrency)
+            .await;
+        Ok(repository)
+    }
+
+    /// Reads the manifests in `pending` (their bytes when already fetched), everything they
+    /// reach (children, referrers) and the image configs into `repository`, tagged as
+    /// `tags_of` says. Whatever cannot be read becomes a problem of the repository.
+    pub(crate) async fn load(
+        &self,
+        repository: &mut Repository,
+        mut tags_of: HashMap<Digest, BTreeSet<Tag>>,
+        mut pending: Vec<(Digest, Option<bytes::Bytes>)>,
+        concurrency: usize,
+    ) {
+        let name = repository.name.clone();
+        // The listed manifests, then what they reach (children, referrers), wave by wave;
         // each digest once, so the loop ends.
         let mut seen: HashSet<Digest> = pending.iter().map(|(d, _)| d.clone()).collect();
         let mut staged: Vec<(Manifest, Option<Digest>)> = Vec::new();
@@ -492,7 +518,6 @@ impl Reader<'_> {
         repository.manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
         repository.problems.sort();
         repository.notes.sort();
-        Ok(repository)
     }
 }
 
@@ -540,11 +565,7 @@ pub async fn discover(
     } else {
         catalog(client).await.map_err(ApiDiscoveryError::Catalog)?
     };
-    let reader = Reader {
-        client,
-        permits: Semaphore::new(concurrency),
-        referrers_api: AtomicBool::new(true),
-    };
+    let reader = Reader::new(client, concurrency);
     let reader = &reader;
     let discovering = progress.phase("discover", "repositories", names.len() as u64);
     let phase = &discovering;
