@@ -74,6 +74,20 @@ pub mod env {
     pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
     /// A GitLab token with `api` scope, for the merge-request note.
     pub const GITLAB_TOKEN: &str = "REGSWEEP_GITLAB_TOKEN";
+    /// Which kind of registry: `auto`, `distribution`, `digitalocean`.
+    pub const PROVIDER: &str = "REGSWEEP_PROVIDER";
+    /// The DigitalOcean API token (the seed's name).
+    pub const DIGITALOCEAN_TOKEN: &str = "DIGITALOCEAN_ACCESS_TOKEN";
+    /// The DigitalOcean registry's name.
+    pub const DO_REGISTRY: &str = "REGSWEEP_DO_REGISTRY";
+    /// The DigitalOcean API's URL.
+    pub const DO_API_URL: &str = "REGSWEEP_DO_API_URL";
+    /// Start garbage collection after a real run (DigitalOcean).
+    pub const GC: &str = "REGSWEEP_GC";
+    /// How long to follow garbage collection.
+    pub const GC_TIMEOUT: &str = "REGSWEEP_GC_TIMEOUT";
+    /// How often to look at garbage collection.
+    pub const GC_POLL: &str = "REGSWEEP_GC_POLL";
     /// Also write the Markdown report to this file.
     pub const MARKDOWN_FILE: &str = "REGSWEEP_MARKDOWN_FILE";
     /// Also write the JSON report to this file.
@@ -226,6 +240,39 @@ pub struct Cli {
     /// never contain passwords or tokens, at any level.
     #[arg(long, env = env::LOG, value_name = "LEVEL", default_value = "warn")]
     pub log: String,
+
+    /// Which kind of registry: `distribution` (any OCI registry), `digitalocean`, or `auto`:
+    /// DigitalOcean when REGISTRY_URL is on registry.digitalocean.com, or unset while
+    /// DIGITALOCEAN_ACCESS_TOKEN is set
+    #[arg(long, env = env::PROVIDER, value_name = "PROVIDER", default_value = "auto")]
+    pub provider: String,
+
+    /// DigitalOcean API token (read and write access to the registry). Never printed
+    #[arg(long, env = env::DIGITALOCEAN_TOKEN, value_name = "TOKEN", hide_env_values = true)]
+    pub digitalocean_token: Option<String>,
+
+    /// The DigitalOcean registry's name [default: the REGISTRY_URL path, or the account's only
+    /// registry]
+    #[arg(long, env = env::DO_REGISTRY, value_name = "NAME")]
+    pub do_registry: Option<String>,
+
+    /// The DigitalOcean API (a proxy, a test server)
+    #[arg(long, env = env::DO_API_URL, value_name = "URL", default_value = "https://api.digitalocean.com")]
+    pub do_api_url: String,
+
+    /// DigitalOcean: after a real run that deleted something, start garbage collection
+    /// (untagged manifests and unreferenced blobs) and follow it to its end. The registry is
+    /// read-only while it runs
+    #[arg(long, env = env::GC, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    pub gc: String,
+
+    /// How long to follow garbage collection before reporting it as still running
+    #[arg(long, env = env::GC_TIMEOUT, value_name = "DURATION", default_value = "30m")]
+    pub gc_timeout: String,
+
+    /// How often to look at a running garbage collection
+    #[arg(long, env = env::GC_POLL, value_name = "DURATION", default_value = "10s")]
+    pub gc_poll: String,
 
     /// Also write the Markdown report to this file (a CI artifact, a merge-request note),
     /// whatever --output prints

@@ -21,12 +21,26 @@ pub struct Credentials {
     pub username: String,
     /// The password or token.
     pub password: SecretString,
+    /// The user name is itself a secret (DigitalOcean's registry takes the API token as user
+    /// name and password): messages and `Debug` never show it.
+    pub username_is_secret: bool,
+}
+
+impl Credentials {
+    /// The account as messages may show it.
+    pub fn account(&self) -> &str {
+        if self.username_is_secret {
+            "(the API token)"
+        } else {
+            &self.username
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")
-            .field("username", &self.username)
+            .field("username", &self.account())
             .field("password", &"***")
             .finish()
     }
@@ -466,7 +480,7 @@ impl RegistryClient {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 let (account, hint) = match &self.credentials {
                     Some(c) => (
-                        format!(" for user `{}`", c.username),
+                        format!(" for user `{}`", c.account()),
                         "check the user and password (or robot-account secret) in REGISTRY_AUTH"
                             .to_string(),
                     ),
@@ -577,7 +591,7 @@ impl RegistryClient {
     /// silently only what the account may do), so the scope and account are named.
     fn refused(&self, action: String, status: StatusCode, scope: Option<&str>) -> RegistryError {
         let account = match &self.credentials {
-            Some(c) => format!(" for user `{}`", c.username),
+            Some(c) => format!(" for user `{}`", c.account()),
             None => String::new(),
         };
         let hint = match (self.tokens.realm(), &self.credentials, status) {
@@ -587,7 +601,7 @@ impl RegistryClient {
                 realm.url,
                 credentials
                     .as_ref()
-                    .map(|c| format!("account `{}`", c.username))
+                    .map(|c| format!("account `{}`", c.account()))
                     .unwrap_or_else(|| "anonymous access".into()),
                 scope.unwrap_or("(none)"),
                 if credentials.is_none() {
@@ -875,6 +889,7 @@ mod tests {
     fn client(server: &MockServer, user: Option<&str>) -> RegistryClient {
         let credentials = user.map(|u| Credentials {
             username: u.into(),
+            username_is_secret: false,
             password: SecretString::from("pw"),
         });
         RegistryClient::new(
@@ -1036,6 +1051,7 @@ mod tests {
     fn credentials_debug_hides_the_password() {
         let credentials = Credentials {
             username: "ci".into(),
+            username_is_secret: false,
             password: SecretString::from("hunter2"),
         };
         let text = format!("{credentials:?}");

@@ -8,6 +8,7 @@ pub mod apply;
 pub mod auth;
 pub mod bearer;
 pub mod cli;
+pub mod digitalocean;
 pub mod discover;
 pub mod distribution;
 pub mod http;
@@ -28,6 +29,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use crate::apply::{Applied, Provider};
+use crate::digitalocean::{DigitalOcean, DoApi, DoError};
 use crate::discover::api::{self, ApiDiscoveryError};
 use crate::discover::filesystem::FilesystemStorage;
 use crate::discover::s3::S3Storage;
@@ -61,6 +63,9 @@ pub enum RunError {
     /// The storage could not be used.
     #[error(transparent)]
     Storage(#[from] LayoutError),
+    /// The DigitalOcean API could not be used.
+    #[error(transparent)]
+    DigitalOcean(#[from] DoError),
     /// Discovery through the registry API could not start.
     #[error(transparent)]
     Api(#[from] ApiDiscoveryError),
@@ -113,6 +118,24 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
             let provider = Distribution::new(driver, client.clone(), concurrency);
             finish(settings, &client, inventory, &provider, started, &progress).await
         }
+        StorageLocation::DigitalOcean(options) => {
+            let api = DoApi::new(options.api_url.clone(), options.token.0.clone())
+                .map_err(RunError::Client)?;
+            let registry = api.registry_name(options.registry.as_deref()).await?;
+            let inventory =
+                digitalocean::discover(&api, &registry, &client, only, concurrency, &progress)
+                    .await?;
+            let provider = DigitalOcean::new(&api, registry.clone(), client.clone());
+            let mut outcome =
+                finish(settings, &client, inventory, &provider, started, &progress).await?;
+            collect(settings, options, &api, &registry, &mut outcome).await;
+            tracing::info!(
+                requests = api.requests.load(std::sync::atomic::Ordering::Relaxed),
+                waited_ms = api.waited_ms.load(std::sync::atomic::Ordering::Relaxed),
+                "DigitalOcean API use"
+            );
+            Ok(outcome)
+        }
         StorageLocation::Api(reason) => {
             tracing::info!(
                 reason = reason.as_str(),
@@ -127,6 +150,62 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
                 .notices
                 .push(format!("{} ({reason})", api::NOTICE));
             Ok(outcome)
+        }
+    }
+}
+
+/// DigitalOcean's garbage collection after a real run that deleted something: started, followed
+/// to its end, its result in the summary (a failure or a timeout makes the run incomplete).
+async fn collect(
+    settings: &Settings,
+    options: &digitalocean::DigitalOceanSettings,
+    api: &DoApi,
+    registry: &str,
+    outcome: &mut Outcome,
+) {
+    let summary = &mut outcome.summary;
+    summary.garbage_collection =
+        summary
+            .garbage_collection
+            .take()
+            .map(|_| report::GarbageCollectionAdvice {
+                command: format!(
+            "doctl registry garbage-collection start {registry} --include-untagged-manifests"
+        ),
+                warnings: vec![
+            "the registry is read-only while garbage collection runs (pushes fail); waiting for \
+             write tokens to expire can take 15 minutes"
+                .to_string(),
+        ],
+            });
+    if settings.dry_run || !options.gc || summary.totals.deleted == 0 || summary.fatal.is_some() {
+        return;
+    }
+    match digitalocean::collect_garbage(api, registry, options.gc_timeout, options.gc_poll).await {
+        Ok(Some(gc)) => {
+            if gc.status != "succeeded" {
+                summary.notices.push(format!(
+                    "garbage collection {} ended `{}`: the space is not freed; start it again \
+                     (the command above)",
+                    gc.uuid, gc.status
+                ));
+                outcome.status = ExitStatus::Incomplete;
+            }
+            summary.garbage_collection_run = Some(gc);
+        }
+        Ok(None) => {
+            summary.notices.push(format!(
+                "garbage collection was still running after {} (REGSWEEP_GC_TIMEOUT); it goes \
+                 on without regsweep",
+                humantime::format_duration(options.gc_timeout)
+            ));
+            outcome.status = ExitStatus::Incomplete;
+        }
+        Err(error) => {
+            summary
+                .notices
+                .push(format!("garbage collection could not be followed: {error}"));
+            outcome.status = ExitStatus::Incomplete;
         }
     }
 }

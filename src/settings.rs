@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Duration;
 use regex::Regex;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use crate::cli::{env, Cli};
@@ -46,6 +46,8 @@ pub enum StorageLocation {
     Filesystem(PathBuf),
     /// The registry's S3 bucket.
     S3(S3Location),
+    /// A DigitalOcean registry, through the DigitalOcean API.
+    DigitalOcean(crate::digitalocean::DigitalOceanSettings),
     /// No storage: the registry's API alone (catalog, tags, manifests, referrers), which
     /// cannot see untagged manifests. The text says why this source was chosen.
     Api(String),
@@ -61,6 +63,10 @@ impl StorageLocation {
             StorageLocation::Filesystem(path) => path.display().to_string(),
             StorageLocation::S3(location) => location.describe(),
             StorageLocation::Api(_) => "none (registry API only)".to_string(),
+            StorageLocation::DigitalOcean(d) => match &d.registry {
+                Some(name) => format!("DigitalOcean API (registry `{name}`)"),
+                None => "DigitalOcean API".to_string(),
+            },
         }
     }
 }
@@ -112,6 +118,93 @@ fn source(cli: &Cli) -> Result<StorageLocation, SettingsError> {
             env::REGISTRY_DIR
         ))),
     }
+}
+
+/// The DigitalOcean registry host.
+pub const DIGITALOCEAN_REGISTRY_HOST: &str = "registry.digitalocean.com";
+
+/// The DigitalOcean choice (`REGSWEEP_PROVIDER`, `DIGITALOCEAN_ACCESS_TOKEN`, `REGISTRY_URL`):
+/// `Some` with the registry URL to use when DigitalOcean is the provider.
+fn digitalocean(
+    cli: &Cli,
+) -> Result<Option<(crate::digitalocean::DigitalOceanSettings, Url)>, SettingsError> {
+    let token = non_empty(&cli.digitalocean_token);
+    let raw_url = non_empty(&cli.registry_url);
+    // `registry.digitalocean.com/<name>` without a scheme is how DigitalOcean writes it.
+    let url_text = raw_url.map(|u| {
+        if u.contains("://") {
+            u.to_string()
+        } else {
+            format!("https://{u}")
+        }
+    });
+    let on_digitalocean = url_text
+        .as_deref()
+        .and_then(|u| Url::parse(u).ok())
+        .is_some_and(|u| u.host_str() == Some(DIGITALOCEAN_REGISTRY_HOST));
+    let chosen = match cli.provider.trim().to_ascii_lowercase().as_str() {
+        "" | "auto" => on_digitalocean || (raw_url.is_none() && token.is_some()),
+        "digitalocean" | "do" => true,
+        "distribution" => false,
+        other => {
+            return Err(error(
+                env::PROVIDER,
+                "provider",
+                format!("`{other}` is not one of `auto`, `distribution`, `digitalocean`"),
+            ))
+        }
+    };
+    if !chosen {
+        return Ok(None);
+    }
+    let token = token.ok_or_else(|| {
+        error(
+            env::DIGITALOCEAN_TOKEN,
+            "digitalocean-token",
+            "the DigitalOcean provider needs an API token in DIGITALOCEAN_ACCESS_TOKEN",
+        )
+    })?;
+    let url_text = url_text.unwrap_or_else(|| format!("https://{DIGITALOCEAN_REGISTRY_HOST}"));
+    let mut registry_url = Url::parse(&url_text)
+        .map_err(|e| error(env::REGISTRY_URL, "registry-url", format!("not a URL: {e}")))?;
+    let from_path = registry_url
+        .path_segments()
+        .and_then(|mut s| s.next().map(str::to_string))
+        .filter(|s| !s.is_empty());
+    if registry_url.host_str() == Some(DIGITALOCEAN_REGISTRY_HOST) {
+        registry_url.set_path("/");
+    }
+    let api_url = Url::parse(cli.do_api_url.trim())
+        .map_err(|e| error(env::DO_API_URL, "do-api-url", format!("not a URL: {e}")))?;
+    if !matches!(api_url.scheme(), "http" | "https") || api_url.host_str().is_none() {
+        return Err(error(env::DO_API_URL, "do-api-url", "use an http(s) URL"));
+    }
+    let duration = |text: &str, input, flag| {
+        parse_duration(text)
+            .ok()
+            .and_then(|d| d.to_std().ok())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                error(
+                    input,
+                    flag,
+                    format!("`{text}` is not a duration like `30m`"),
+                )
+            })
+    };
+    Ok(Some((
+        crate::digitalocean::DigitalOceanSettings {
+            token: SecretStringEq(SecretString::from(token.to_string())),
+            api_url,
+            registry: non_empty(&cli.do_registry)
+                .map(str::to_string)
+                .or(from_path),
+            gc: boolean(&cli.gc, env::GC, "gc")?,
+            gc_timeout: duration(&cli.gc_timeout, env::GC_TIMEOUT, "gc-timeout")?,
+            gc_poll: duration(&cli.gc_poll, env::GC_POLL, "gc-poll")?,
+        },
+        registry_url,
+    )))
 }
 
 /// The S3 options, checked.
@@ -339,6 +432,7 @@ fn registry_url(raw: Option<&str>) -> Result<(Url, Option<Credentials>), Setting
         Some(Credentials {
             username,
             password: SecretString::from(password),
+            username_is_secret: false,
         })
     } else {
         None
@@ -374,6 +468,7 @@ fn credentials(raw: Option<&str>) -> Result<Option<Credentials>, SettingsError> 
     Ok(Some(Credentials {
         username: username.to_string(),
         password: SecretString::from(password.to_string()),
+        username_is_secret: false,
     }))
 }
 
@@ -419,8 +514,20 @@ fn storage(raw: &str) -> Result<StorageLocation, SettingsError> {
 impl Settings {
     /// Validates every input. Touches only the local filesystem (storage folder, CA file).
     pub fn from_cli(cli: &Cli) -> Result<Settings, SettingsError> {
-        let (registry_url, url_credentials) = registry_url(cli.registry_url.as_deref())?;
-        let credentials = credentials(cli.registry_auth.as_deref())?.or(url_credentials);
+        let digitalocean = digitalocean(cli)?;
+        let (registry_url, url_credentials) = match &digitalocean {
+            Some((_, url)) => (url.clone(), None),
+            None => registry_url(cli.registry_url.as_deref())?,
+        };
+        // DigitalOcean's registry takes the API token as user name and password.
+        let token_credentials = digitalocean.as_ref().map(|(d, _)| Credentials {
+            username: d.token.0.expose_secret().to_string(),
+            password: d.token.0.clone(),
+            username_is_secret: true,
+        });
+        let credentials = credentials(cli.registry_auth.as_deref())?
+            .or(url_credentials)
+            .or(token_credentials);
 
         let accept_invalid_certificates = boolean(
             &cli.self_signed_cert,
@@ -451,7 +558,10 @@ impl Settings {
             }
         };
 
-        let storage = source(cli)?;
+        let storage = match digitalocean {
+            Some((settings, _)) => StorageLocation::DigitalOcean(settings),
+            None => source(cli)?,
+        };
         let dry_run = boolean(&cli.dry_run, env::DRY_RUN, "dry-run")?;
 
         let mut repositories = Vec::new();
@@ -842,6 +952,98 @@ mod tests {
             assert_eq!(error.input, input, "{args:?}: {error}");
             let line = error.to_string();
             assert!(line.contains(text) && line.lines().count() == 1, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_digitalocean_provider() {
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["regsweep"];
+            argv.extend_from_slice(args);
+            Settings::from_cli(&Cli::try_parse_from(argv).unwrap())
+        };
+        let token = "dop_v1_secret";
+        // `registry.digitalocean.com/<name>`, no scheme: DigitalOcean, registry from the path.
+        let s = parse(&[
+            "--registry-url",
+            "registry.digitalocean.com/acme",
+            "--digitalocean-token",
+            token,
+        ])
+        .unwrap();
+        let StorageLocation::DigitalOcean(d) = &s.storage else {
+            panic!("{:?}", s.storage)
+        };
+        assert_eq!(d.registry.as_deref(), Some("acme"));
+        assert_eq!(
+            s.registry_url.as_str(),
+            "https://registry.digitalocean.com/"
+        );
+        let credentials = s.credentials.as_ref().unwrap();
+        assert_eq!(
+            credentials.password.expose_secret(),
+            token,
+            "the token is the registry password"
+        );
+        assert!(d.gc && d.gc_timeout == std::time::Duration::from_secs(1800));
+        assert!(!format!("{s:?}").contains(token), "Debug hides the token");
+        // No REGISTRY_URL but a token: DigitalOcean, its registry asked of the API later.
+        let s = parse(&["--digitalocean-token", token]).unwrap();
+        let StorageLocation::DigitalOcean(d) = &s.storage else {
+            panic!()
+        };
+        assert_eq!(d.registry, None);
+        // Another registry with a token around: distribution, unless asked.
+        let dir = storage_dir();
+        let path = dir.path().to_str().unwrap();
+        let s = parse(&[
+            "--registry-url",
+            "https://r.example",
+            "--registry-dir",
+            path,
+            "--digitalocean-token",
+            token,
+        ])
+        .unwrap();
+        assert!(matches!(s.storage, StorageLocation::Filesystem(_)));
+        let s = parse(&[
+            "--registry-url",
+            "http://127.0.0.1:5000",
+            "--provider",
+            "DigitalOcean",
+            "--digitalocean-token",
+            token,
+            "--do-registry",
+            "x",
+        ])
+        .unwrap();
+        assert!(matches!(s.storage, StorageLocation::DigitalOcean(_)));
+        for (args, input) in [
+            (
+                &["--registry-url", "registry.digitalocean.com/acme"][..],
+                "DIGITALOCEAN_ACCESS_TOKEN",
+            ),
+            (
+                &["--provider", "gcr", "--registry-url", "https://r"][..],
+                "REGSWEEP_PROVIDER",
+            ),
+            (
+                &["--digitalocean-token", token, "--gc-timeout", "soon"][..],
+                "REGSWEEP_GC_TIMEOUT",
+            ),
+            (
+                &[
+                    "--digitalocean-token",
+                    token,
+                    "--do-api-url",
+                    "api.digitalocean.com",
+                ][..],
+                "REGSWEEP_DO_API_URL",
+            ),
+        ] {
+            let error = parse(args).expect_err(&format!("{args:?}"));
+            assert_eq!(error.input, input, "{error}");
+            assert!(!error.to_string().contains(token));
         }
     }
 

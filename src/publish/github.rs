@@ -257,13 +257,22 @@ fn delimiter(values: &[(&str, String)]) -> String {
 /// The step outputs of a run.
 pub fn outputs(summary: &Summary, report_json: &Path) -> Vec<(&'static str, String)> {
     let totals = &summary.totals;
-    vec![
+    [
         ("deleted", totals.deleted.to_string()),
         ("planned", totals.planned_deletions.to_string()),
         ("kept", totals.kept.to_string()),
         ("reclaimable-bytes", totals.reclaimable_bytes.to_string()),
         ("report-json", report_json.display().to_string()),
     ]
+    .into_iter()
+    .chain(
+        summary
+            .garbage_collection_run
+            .as_ref()
+            .and_then(|gc| gc.freed_bytes)
+            .map(|freed| ("freed-bytes", freed.to_string())),
+    )
+    .collect()
 }
 
 fn append(path: &Path, text: &str) -> Result<(), String> {

@@ -243,7 +243,16 @@ pub fn render(summary: &Summary) -> String {
     if !notes.is_empty() {
         let _ = writeln!(out, "### Notes\n\n{}\n", notes.join("\n"));
     }
-    if let Some(gc) = &summary.garbage_collection {
+    if let Some(run) = &summary.garbage_collection_run {
+        let _ = writeln!(
+            out,
+            "### Garbage collection\n\n`{}`: **{}**, {} blobs deleted, {} freed.\n",
+            run.uuid,
+            escape(&run.status),
+            run.blobs_deleted.unwrap_or(0),
+            human_bytes(run.freed_bytes.unwrap_or(0))
+        );
+    } else if let Some(gc) = &summary.garbage_collection {
         out.push_str("### Free the space\n\n```sh\n");
         let _ = writeln!(out, "{}", gc.command);
         out.push_str("```\n\n");

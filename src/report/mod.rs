@@ -40,6 +40,9 @@ pub struct Summary {
     pub garbage_collection: Option<GarbageCollectionAdvice>,
     /// The error that stopped the run, if one did.
     pub fatal: Option<String>,
+    /// The garbage collection this run started and followed (DigitalOcean).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub garbage_collection_run: Option<crate::digitalocean::GarbageCollection>,
     /// What the reader must know about how far the run could see (an API-only run cannot
     /// see untagged manifests).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -365,6 +368,7 @@ pub fn summarize(
         garbage_collection,
         fatal: applied.and_then(|a| a.fatal.clone()),
         notices: Vec::new(),
+        garbage_collection_run: None,
         verification: None,
         timings: None,
     }

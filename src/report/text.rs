@@ -406,7 +406,16 @@ fn render_totals(out: &mut String, summary: &Summary) {
             }
         }
     }
-    if let Some(gc) = &summary.garbage_collection {
+    if let Some(run) = &summary.garbage_collection_run {
+        let _ = writeln!(
+            out,
+            "\nGarbage collection {}: {}, {} blobs deleted, {} freed.",
+            run.uuid,
+            run.status,
+            run.blobs_deleted.unwrap_or(0),
+            human_bytes(run.freed_bytes.unwrap_or(0))
+        );
+    } else if let Some(gc) = &summary.garbage_collection {
         let when = if summary.dry_run {
             "After a real run, free"
         } else {

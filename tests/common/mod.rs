@@ -3,6 +3,7 @@
 //! and runs the `regsweep` binary. Shared by the integration tests and `examples/demo.rs`.
 #![allow(dead_code)]
 
+pub mod digitalocean;
 pub mod github;
 pub mod proxy;
 pub mod s3;

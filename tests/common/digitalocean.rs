@@ -1,0 +1,561 @@
+//! A fake DigitalOcean API (tiny_http, on 127.0.0.1) written from the public API reference,
+//! serving a real registry started by the tests: the manifest list comes from that registry's
+//! storage (untagged manifests included, as DigitalOcean lists them), and a DELETE through it
+//! really deletes there. Paths `/v2/registries/{name}/…` (and the older `/v2/registry…`),
+//! `page`/`per_page` with `links.pages.next`, `page_token` for `repositoriesV2`, 204 on
+//! delete, garbage collections walking through their statuses, `ratelimit-*` headers on every
+//! answer and 429 with `retry-after` when the budget is spent.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Value};
+
+/// How the fake behaves.
+#[derive(Debug, Clone)]
+pub struct FakeDoOptions {
+    /// The account's registries; the first is backed by the test registry.
+    pub registries: Vec<String>,
+    /// Only the older single-registry paths exist (`/v2/registries…` answers 404).
+    pub legacy_only: bool,
+    /// Entries per page at most, whatever `per_page` asks (to force several pages).
+    pub page_cap: usize,
+    /// Requests allowed per window, and the window.
+    pub rate_limit: (u64, Duration),
+    /// The DELETE with this number (1-based) answers 429 with `retry-after: 1` once.
+    pub throttle_delete: Option<usize>,
+    /// How garbage collection ends: `succeeded` or `failed`.
+    pub gc_outcome: String,
+}
+
+impl Default for FakeDoOptions {
+    fn default() -> Self {
+        FakeDoOptions {
+            registries: vec!["regsweep-test".into()],
+            legacy_only: false,
+            page_cap: 200,
+            rate_limit: (250, Duration::from_secs(60)),
+            throttle_delete: None,
+            gc_outcome: "succeeded".into(),
+        }
+    }
+}
+
+/// The token the fake accepts.
+pub const TOKEN: &str = "dop_v1_fake0123456789abcdef";
+
+/// What the fake saw and holds.
+#[derive(Debug, Default)]
+pub struct FakeDoState {
+    /// Every request: method and path with query.
+    pub requests: Vec<(String, String)>,
+    /// 429s it answered.
+    pub throttled: usize,
+    /// DELETEs it received.
+    pub deletes: usize,
+    window_start: Option<Instant>,
+    used: u64,
+    delete_throttled: bool,
+    gc_running: Option<(String, usize, String)>,
+    gc_history: Vec<Value>,
+}
+
+/// A running fake; stopped on drop.
+pub struct FakeDo {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// What it saw.
+    pub state: Arc<Mutex<FakeDoState>>,
+    server: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const GC_STEPS: [&str; 4] = [
+    "requested",
+    "waiting for write JWTs to expire",
+    "scanning manifests",
+    "deleting unreferenced blobs",
+];
+
+fn repositories_in(storage: &Path) -> Vec<String> {
+    let root = storage.join("docker/registry/v2/repositories");
+    let mut found = Vec::new();
+    let mut pending = vec![(root.clone(), String::new())];
+    while let Some((folder, name)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file == "_manifests" {
+                found.push(name.clone());
+            } else if !file.starts_with('_') && entry.path().is_dir() {
+                let child = if name.is_empty() {
+                    file
+                } else {
+                    format!("{name}/{file}")
+                };
+                pending.push((entry.path(), child));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn manifests_in(storage: &Path, repository: &str) -> Vec<Value> {
+    let base = storage.join(format!(
+        "docker/registry/v2/repositories/{repository}/_manifests"
+    ));
+    let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(base.join("tags")) {
+        for entry in entries.flatten() {
+            if let Ok(digest) = std::fs::read_to_string(entry.path().join("current/link")) {
+                tags.entry(digest.trim().to_string())
+                    .or_default()
+                    .push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut manifests = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(base.join("revisions/sha256")) {
+        for entry in entries.flatten() {
+            let link = entry.path().join("link");
+            let Ok(digest) = std::fs::read_to_string(&link) else {
+                continue; // a deleted revision keeps its folder
+            };
+            let digest = digest.trim().to_string();
+            let updated = std::fs::metadata(&link)
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            let updated: chrono::DateTime<chrono::Utc> = updated.into();
+            let mut item = json!({
+                "registry_name": "regsweep-test",
+                "repository": repository,
+                "digest": digest,
+                "compressed_size_bytes": 1234,
+                "updated_at": updated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "tags": tags.get(&digest).cloned().unwrap_or_default(),
+                "blobs": []
+            });
+            // The reference's example omits `size_bytes` at times: so does the fake.
+            if manifests.len() % 2 == 0 {
+                item["size_bytes"] = json!(2345);
+            }
+            manifests.push(item);
+        }
+    }
+    manifests.sort_by(|a, b| a["digest"].as_str().cmp(&b["digest"].as_str()));
+    manifests
+}
+
+fn query(url: &str) -> BTreeMap<String, String> {
+    url.split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn page(
+    items: Vec<Value>,
+    field: &str,
+    page: usize,
+    per_page: usize,
+    base: &str,
+    path: &str,
+) -> Value {
+    let total = items.len();
+    let start = (page - 1) * per_page;
+    let slice: Vec<Value> = items.into_iter().skip(start).take(per_page).collect();
+    let last_page = total.div_ceil(per_page).max(1);
+    let mut pages = serde_json::Map::new();
+    if page < last_page {
+        pages.insert(
+            "next".into(),
+            json!(format!(
+                "{base}{path}?page={}&per_page={per_page}",
+                page + 1
+            )),
+        );
+        pages.insert(
+            "last".into(),
+            json!(format!("{base}{path}?page={last_page}&per_page={per_page}")),
+        );
+    }
+    if page > 1 {
+        pages.insert(
+            "first".into(),
+            json!(format!("{base}{path}?page=1&per_page={per_page}")),
+        );
+        pages.insert(
+            "prev".into(),
+            json!(format!(
+                "{base}{path}?page={}&per_page={per_page}",
+                page - 1
+            )),
+        );
+    }
+    json!({ field: slice, "links": {"pages": pages}, "meta": {"total": total} })
+}
+
+impl FakeDo {
+    /// Starts the fake in front of the registry at `registry_url` whose storage is `storage`.
+    pub fn start(registry_url: &str, storage: PathBuf, options: FakeDoOptions) -> FakeDo {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let state = Arc::new(Mutex::new(FakeDoState::default()));
+        let registry_url = registry_url.to_string();
+        let (base, thread_state, thread_server) = (url.clone(), state.clone(), server.clone());
+        let thread = std::thread::spawn(move || {
+            let http = reqwest::blocking::Client::new();
+            for mut request in thread_server.incoming_requests() {
+                let method = request.method().to_string();
+                let full = request.url().to_string();
+                let path = full.split('?').next().unwrap_or_default().to_string();
+                let params = query(&full);
+                let mut body = String::new();
+                let _ = request.as_reader().read_to_string(&mut body);
+                let authorized = request.headers().iter().any(|h| {
+                    h.field.equiv("Authorization") && h.value.as_str() == format!("Bearer {TOKEN}")
+                });
+                let mut state = thread_state.lock().unwrap();
+                state.requests.push((method.clone(), full.clone()));
+                // The rate limit: a fixed window.
+                let now = Instant::now();
+                let window = options.rate_limit.1;
+                if state
+                    .window_start
+                    .is_none_or(|s| now.duration_since(s) >= window)
+                {
+                    state.window_start = Some(now);
+                    state.used = 0;
+                }
+                state.used += 1;
+                let reset_in =
+                    window.saturating_sub(now.duration_since(state.window_start.unwrap()));
+                let reset_epoch = (chrono::Utc::now()
+                    + chrono::Duration::from_std(reset_in).unwrap())
+                .timestamp()
+                    + 1;
+                let remaining = options.rate_limit.0.saturating_sub(state.used);
+                let over = state.used > options.rate_limit.0;
+                let is_delete = method == "DELETE";
+                if is_delete {
+                    state.deletes += 1;
+                }
+                let throttle_this_delete = is_delete
+                    && !state.delete_throttled
+                    && options.throttle_delete == Some(state.deletes);
+                if throttle_this_delete {
+                    state.delete_throttled = true;
+                }
+                let throttle = over || throttle_this_delete;
+                let (status, answer): (u16, Value) = if !authorized {
+                    (
+                        401,
+                        json!({"id": "unauthorized", "message": "Unable to authenticate you."}),
+                    )
+                } else if throttle {
+                    state.throttled += 1;
+                    if is_delete {
+                        // A throttled DELETE did nothing: let its retry count as new.
+                        state.deletes -= 1;
+                    }
+                    (
+                        429,
+                        json!({"id": "too_many_requests", "message": "API Rate limit exceeded."}),
+                    )
+                } else {
+                    drop(state);
+                    let answer = handle(
+                        &options,
+                        &registry_url,
+                        &storage,
+                        &base,
+                        &http,
+                        &method,
+                        &path,
+                        &params,
+                        &thread_state,
+                    );
+                    state = thread_state.lock().unwrap();
+                    answer
+                };
+                drop(state);
+                let mut response = tiny_http::Response::from_string(if answer.is_null() {
+                    String::new()
+                } else {
+                    answer.to_string()
+                })
+                .with_status_code(status)
+                .with_header(
+                    "content-type: application/json"
+                        .parse::<tiny_http::Header>()
+                        .unwrap(),
+                )
+                .with_header(
+                    format!("ratelimit-limit: {}", options.rate_limit.0)
+                        .parse::<tiny_http::Header>()
+                        .unwrap(),
+                )
+                .with_header(
+                    format!("ratelimit-remaining: {remaining}")
+                        .parse::<tiny_http::Header>()
+                        .unwrap(),
+                )
+                .with_header(
+                    format!("ratelimit-reset: {reset_epoch}")
+                        .parse::<tiny_http::Header>()
+                        .unwrap(),
+                );
+                if status == 429 {
+                    let wait = if over { reset_in.as_secs() + 1 } else { 1 };
+                    response = response.with_header(
+                        format!("retry-after: {wait}")
+                            .parse::<tiny_http::Header>()
+                            .unwrap(),
+                    );
+                }
+                let _ = request.respond(response);
+            }
+        });
+        FakeDo {
+            url,
+            state,
+            server,
+            thread: Some(thread),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    options: &FakeDoOptions,
+    registry_url: &str,
+    storage: &Path,
+    base: &str,
+    http: &reqwest::blocking::Client,
+    method: &str,
+    path: &str,
+    params: &BTreeMap<String, String>,
+    state: &Arc<Mutex<FakeDoState>>,
+) -> (u16, Value) {
+    let registry_json = |name: &str| {
+        json!({"name": name, "created_at": "2026-01-01T00:00:00Z", "region": "fra1",
+               "storage_usage_bytes": 0, "storage_usage_bytes_updated_at": "2026-01-01T00:00:00Z",
+               "subscription": {"tier": {"slug": "basic"}}})
+    };
+    let not_found = (
+        404,
+        json!({"id": "not_found", "message": "The resource you were accessing could not be found."}),
+    );
+    if path == "/v2/registries" {
+        if options.legacy_only {
+            return not_found;
+        }
+        let registries: Vec<Value> = options
+            .registries
+            .iter()
+            .map(|n| registry_json(n))
+            .collect();
+        return (
+            200,
+            json!({"registries": registries, "total_storage_usage_bytes": 0}),
+        );
+    }
+    if path == "/v2/registry" {
+        if options.registries.len() > 1 {
+            return (
+                412,
+                json!({"id": "precondition_failed", "message": "this account has multiple registries; use the /v2/registries endpoints"}),
+            );
+        }
+        return (
+            200,
+            json!({"registry": registry_json(&options.registries[0])}),
+        );
+    }
+    let rest = if let Some(rest) = path.strip_prefix("/v2/registries/") {
+        if options.legacy_only {
+            return not_found;
+        }
+        rest
+    } else if let Some(rest) = path.strip_prefix("/v2/registry/") {
+        rest
+    } else {
+        return not_found;
+    };
+    let (name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    if name != options.registries[0] {
+        return not_found;
+    }
+    let per_page = params
+        .get("per_page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 200)
+        .min(options.page_cap);
+    let page_number = params
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let prefix = path
+        .strip_suffix(rest)
+        .unwrap_or(path)
+        .trim_end_matches('/')
+        .to_string();
+    match (method, rest.split('/').collect::<Vec<_>>().as_slice()) {
+        ("GET", ["repositoriesV2"]) => {
+            // `page_token` is an opaque cursor: here the index of the first entry.
+            let start: usize = params
+                .get("page_token")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            let names = repositories_in(storage);
+            let total = names.len();
+            let slice: Vec<Value> = names
+                .iter()
+                .skip(start)
+                .take(per_page)
+                .map(|n| json!({"registry_name": name, "name": n, "tag_count": 1, "manifest_count": 1,
+                                "latest_manifest": {"digest": "sha256:00", "registry_name": name, "repository": n,
+                                                    "compressed_size_bytes": 0, "size_bytes": 0,
+                                                    "updated_at": "2026-01-01T00:00:00Z", "tags": [], "blobs": []}}))
+                .collect();
+            let mut pages = serde_json::Map::new();
+            if start + per_page < total {
+                pages.insert(
+                    "next".into(),
+                    json!(format!(
+                        "{base}{prefix}/repositoriesV2?page_token={}&per_page={per_page}",
+                        start + per_page
+                    )),
+                );
+            }
+            (
+                200,
+                json!({"repositories": slice, "links": {"pages": pages}, "meta": {"total": total}}),
+            )
+        }
+        ("GET", ["repositories", repository, "digests"]) => {
+            let repository = repository.replace("%2F", "/").replace("%2f", "/");
+            if !repositories_in(storage).contains(&repository) {
+                return not_found;
+            }
+            let items = manifests_in(storage, &repository);
+            let path = format!(
+                "{prefix}/repositories/{}/digests",
+                repository.replace('/', "%2F")
+            );
+            (
+                200,
+                page(items, "manifests", page_number, per_page, base, &path),
+            )
+        }
+        ("DELETE", ["repositories", repository, "digests", digest]) => {
+            let repository = repository.replace("%2F", "/").replace("%2f", "/");
+            let status = http
+                .delete(format!("{registry_url}/v2/{repository}/manifests/{digest}"))
+                .send()
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            match status {
+                202 => (204, Value::Null),
+                404 => not_found,
+                other => (
+                    500,
+                    json!({"id": "server_error", "message": format!("registry answered {other}")}),
+                ),
+            }
+        }
+        ("POST", ["garbage-collection"]) => {
+            let mut state = state.lock().unwrap();
+            if state.gc_running.is_some() {
+                return (
+                    409,
+                    json!({"id": "conflict", "message": "a garbage collection is already running"}),
+                );
+            }
+            let uuid = format!("gc-{}", state.gc_history.len() + 1);
+            state.gc_running = Some((uuid.clone(), 0, options.gc_outcome.clone()));
+            (
+                201,
+                json!({"garbage_collection": gc_json(name, &uuid, GC_STEPS[0], None)}),
+            )
+        }
+        ("GET", ["garbage-collection"]) => {
+            let mut state = state.lock().unwrap();
+            let Some((uuid, step, outcome)) = state.gc_running.clone() else {
+                return not_found;
+            };
+            // Each look moves it one status on, then to its end.
+            let next = step + 1;
+            if next < GC_STEPS.len() {
+                state.gc_running = Some((uuid.clone(), next, outcome));
+                (
+                    200,
+                    json!({"garbage_collection": gc_json(name, &uuid, GC_STEPS[next], None)}),
+                )
+            } else {
+                let done = gc_json(name, &uuid, &outcome, Some(outcome == "succeeded"));
+                state.gc_running = None;
+                state.gc_history.insert(0, done.clone());
+                (200, json!({"garbage_collection": done}))
+            }
+        }
+        ("GET", ["garbage-collections"]) => {
+            let history = state.lock().unwrap().gc_history.clone();
+            (
+                200,
+                page(
+                    history,
+                    "garbage_collections",
+                    page_number,
+                    per_page,
+                    base,
+                    &format!("{prefix}/garbage-collections"),
+                ),
+            )
+        }
+        _ => not_found,
+    }
+}
+
+fn gc_json(registry: &str, uuid: &str, status: &str, freed: Option<bool>) -> Value {
+    json!({
+        "uuid": uuid, "registry_name": registry, "status": status,
+        "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:05Z",
+        "blobs_deleted": if freed == Some(true) { 42 } else { 0 },
+        "freed_bytes": if freed == Some(true) { 1_048_576 } else { 0 },
+        "type": "untagged manifests and unreferenced blobs"
+    })
+}
+
+impl FakeDo {
+    /// Requests seen whose path contains `part`.
+    pub fn requests_to(&self, part: &str) -> Vec<(String, String)> {
+        self.state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|(_, p)| p.contains(part))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for FakeDo {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
