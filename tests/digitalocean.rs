@@ -113,7 +113,7 @@ fn deletes_through_the_api_paced_and_collects_garbage() {
     }
     assert!(
         real.stdout
-            .contains("Garbage collection gc-1: succeeded, 42 blobs deleted, 1.0 MiB freed."),
+            .contains("Garbage collection gc-1: succeeded, 42 blobs deleted, 1.0 MiB freed"),
         "{}",
         real.stdout
     );
@@ -326,4 +326,38 @@ fn the_rate_limit_headers_prevent_every_429() {
         state.requests.len()
     );
     assert_eq!(state.throttled, 0, "a 429 the headers could have prevented");
+}
+
+#[test]
+fn a_garbage_collection_already_running_is_waited_for() {
+    let registry = TestRegistry::start();
+    let old = registry.push_image("app", Some("latest"), &Image::new("old", 3));
+    registry.push_image("app", Some("latest"), &Image::new("new", 1));
+    let fake = FakeDo::start(&registry.url, registry.storage(), FakeDoOptions::default());
+    // Someone else's garbage collection is running when regsweep wants to start its own.
+    let started = reqwest::blocking::Client::new()
+        .post(format!(
+            "{}/v2/registries/regsweep-test/garbage-collection",
+            fake.url
+        ))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"type": "unreferenced blobs only"}))
+        .send()
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 201);
+    let run = run(&registry, &fake, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(!registry.exists("app", &old.digest));
+    assert!(
+        run.stderr
+            .contains("waiting for the garbage collection already running (gc-1"),
+        "{}",
+        run.stderr
+    );
+    // Then its own, started after the other ended.
+    assert!(
+        run.stdout.contains("Garbage collection gc-2: succeeded"),
+        "{}",
+        run.stdout
+    );
 }

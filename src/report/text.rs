@@ -409,7 +409,8 @@ fn render_totals(out: &mut String, summary: &Summary) {
     if let Some(run) = &summary.garbage_collection_run {
         let _ = writeln!(
             out,
-            "\nGarbage collection {}: {}, {} blobs deleted, {} freed.",
+            "\nGarbage collection {}: {}, {} blobs deleted, {} freed (the registry was read-only \
+             while it ran).",
             run.uuid,
             run.status,
             run.blobs_deleted.unwrap_or(0),
