@@ -50,8 +50,20 @@ fn deletes_through_the_api_paced_and_collects_garbage() {
         },
     );
 
-    let dry = run(&registry, &fake, &[("DRY_RUN", "true")]);
+    let dry = run(
+        &registry,
+        &fake,
+        &[("DRY_RUN", "true"), ("REGSWEEP_LOG", "trace")],
+    );
     assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    assert!(
+        dry.stderr.contains("TRACE") || dry.stderr.contains("DEBUG"),
+        "{}",
+        dry.stderr
+    );
+    for text in [&dry.stdout, &dry.stderr] {
+        assert!(!text.contains(TOKEN), "the token leaked at trace level");
+    }
     assert!(
         dry.stdout
             .contains(&format!("to delete:    {}", history.deleted.len())),
