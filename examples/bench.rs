@@ -8,9 +8,13 @@
 //!    (a tight concurrent loop of the same DELETEs against an identical copy of the storage).
 //!
 //! Prints one table and writes the figures as JSON. A DigitalOcean row joins when that provider
-//! exists. Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
-//! [--apply-concurrency N[,N…]] [--apply-up-to N] [--s3-up-to N] [--keep-storage DIR]
-//! [--out PATH]. Apply is measured at scales up to `--apply-up-to` (default 20,000): each
+//! 4. the DigitalOcean path against the fake DigitalOcean API with its rate limit (250 a minute,
+//!    as 125 per 30 s windows): requests sent while deleting, as a share of the allowed
+//!    rate, and 429s (none allowed).
+//!
+//! Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
+//! [--apply-concurrency N[,N…]] [--apply-up-to N] [--s3-up-to N] [--do-up-to N]
+//! [--keep-storage DIR] [--out PATH]. Apply is measured at scales up to `--apply-up-to` (default 20,000): each
 //! measurement deletes two copies of the dataset; S3 up to `--s3-up-to` (default 20,000).
 
 #[path = "../tests/common/mod.rs"]
@@ -43,6 +47,7 @@ struct Options {
     apply_concurrency: Vec<usize>,
     apply_up_to: usize,
     s3_up_to: usize,
+    do_up_to: usize,
     keep_storage: Option<PathBuf>,
     out: PathBuf,
 }
@@ -55,6 +60,7 @@ fn parse_options() -> Options {
         apply_concurrency: vec![8],
         apply_up_to: 20_000,
         s3_up_to: 20_000,
+        do_up_to: 2_000,
         keep_storage: None,
         out: PathBuf::from("bench/results.json"),
     };
@@ -74,6 +80,7 @@ fn parse_options() -> Options {
             "--apply-concurrency" => options.apply_concurrency = list(&value),
             "--apply-up-to" => options.apply_up_to = value.parse().expect("a number"),
             "--s3-up-to" => options.s3_up_to = value.parse().expect("a number"),
+            "--do-up-to" => options.do_up_to = value.parse().expect("a number"),
             "--keep-storage" => options.keep_storage = Some(PathBuf::from(value)),
             "--out" => options.out = PathBuf::from(value),
             other => {
@@ -604,6 +611,84 @@ fn main() {
                 "requests": s3_requests,
                 "requests_per_second": rate,
                 "endpoint_get_capacity_per_second": capacity,
+            });
+        }
+
+        // 4. DigitalOcean: deletions through the fake API at its (scaled) rate limit.
+        if scale <= options.do_up_to {
+            let scratch = tempfile::tempdir().unwrap();
+            let copy = scratch.path().join("do");
+            copy_storage(&registry.storage(), &copy);
+            let backing = TestRegistry::start_with(RegistryOptions {
+                storage: Some(copy.clone()),
+                ..RegistryOptions::default()
+            });
+            let (limit, window) = (125u64, std::time::Duration::from_secs(30));
+            let fake = common::digitalocean::FakeDo::start(
+                &backing.url,
+                copy.clone(),
+                common::digitalocean::FakeDoOptions {
+                    rate_limit: (limit, window),
+                    ..Default::default()
+                },
+            );
+            let (_, _, report) = run_regsweep(&[
+                ("REGSWEEP_PROVIDER", "digitalocean"),
+                ("DIGITALOCEAN_ACCESS_TOKEN", common::digitalocean::TOKEN),
+                ("REGSWEEP_DO_API_URL", fake.url.as_str()),
+                ("REGISTRY_URL", backing.url.as_str()),
+                ("REGISTRY_AUTH", "bench:unused"),
+                ("REGSWEEP_GC", "false"),
+                ("REGSWEEP_VERIFY", "false"),
+                // More to delete per repository than the default policy leaves at small scales.
+                ("HASH_TAG_KEEP", "2"),
+            ]);
+            let deleted = report["totals"]["deleted"].as_u64().unwrap();
+            assert!(
+                deleted > 0,
+                "the DigitalOcean run deleted nothing: {} / {}",
+                report["fatal"],
+                report["totals"]
+            );
+            let state = fake.state.lock().unwrap();
+            let deletes: Vec<usize> = state
+                .requests
+                .iter()
+                .enumerate()
+                .filter(|(_, (m, _))| m == "DELETE")
+                .map(|(i, _)| i)
+                .collect();
+            let (first, last) = (deletes[0], *deletes.last().unwrap());
+            let seconds = state.times[last]
+                .duration_since(state.times[first])
+                .as_secs_f64()
+                .max(1e-3);
+            let sent = (last - first + 1) as f64;
+            let allowed_per_second = limit as f64 / window.as_secs_f64();
+            let used = sent / seconds / allowed_per_second;
+            let throttled = state.throttled;
+            eprintln!(
+                "DigitalOcean: {deleted} deletions, {sent} requests in {seconds:.1}s while deleting: {:.0} % of the allowed rate, {throttled} 429s",
+                100.0 * used
+            );
+            table.push(format!(
+                "{:<44} {:>12} {:>12.0} {:>12}",
+                "DigitalOcean: share of the allowed rate",
+                manifests,
+                100.0 * used,
+                "%"
+            ));
+            table.push(format!(
+                "{:<44} {:>12} {:>12} {:>12}",
+                "  429 answers", manifests, throttled, "count"
+            ));
+            entry["digitalocean"] = json!({
+                "deletions": deleted,
+                "requests_while_deleting": sent,
+                "seconds_while_deleting": seconds,
+                "rate_limit": {"requests": limit, "window_seconds": window.as_secs()},
+                "share_of_allowed_rate": used,
+                "throttled_429": throttled,
             });
         }
 

@@ -51,6 +51,8 @@ pub const TOKEN: &str = "dop_v1_fake0123456789abcdef";
 pub struct FakeDoState {
     /// Every request: method and path with query.
     pub requests: Vec<(String, String)>,
+    /// When each request came.
+    pub times: Vec<Instant>,
     /// 429s it answered.
     pub throttled: usize,
     /// DELETEs it received.
@@ -225,6 +227,7 @@ impl FakeDo {
                 });
                 let mut state = thread_state.lock().unwrap();
                 state.requests.push((method.clone(), full.clone()));
+                state.times.push(Instant::now());
                 // The rate limit: a fixed window.
                 let now = Instant::now();
                 let window = options.rate_limit.1;
