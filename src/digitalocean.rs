@@ -297,39 +297,27 @@ impl DoApi {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let answer = request.send().await;
+            // The whole answer inside the retry loop: a body cut halfway is retried too.
+            let answer = async {
+                let response = request.send().await?;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let bytes = response.bytes().await?;
+                Ok::<_, reqwest::Error>((status, headers, bytes))
+            }
+            .await;
             let (status, headers, bytes) = match answer {
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    match response.bytes().await {
-                        Ok(bytes) => (status, headers, bytes),
-                        Err(error) if attempt < ATTEMPTS => {
-                            self.settle().await;
-                            tracing::info!(%error, "DigitalOcean API: body cut, retrying");
-                            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                            continue;
-                        }
-                        Err(error) => {
-                            self.settle().await;
-                            return Err(DoError::Failed {
-                                action: action.into(),
-                                message: format!("answer was cut: {error}"),
-                            });
-                        }
-                    }
-                }
-                Err(error) if attempt < ATTEMPTS => {
-                    self.settle().await;
-                    tracing::info!(%error, "DigitalOcean API unreachable, retrying");
-                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                    continue;
-                }
+                Ok(answer) => answer,
                 Err(error) => {
                     self.settle().await;
+                    if attempt < ATTEMPTS {
+                        tracing::info!(%error, "DigitalOcean API: no whole answer, retrying");
+                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                        continue;
+                    }
                     return Err(DoError::Failed {
                         action: action.into(),
-                        message: format!("is unreachable: {error}"),
+                        message: format!("gave no whole answer: {error}"),
                     });
                 }
             };
