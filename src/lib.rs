@@ -4,6 +4,8 @@
 //! → `apply` (deletions through the registry API) → `report` (text, Markdown, JSON). `run`
 //! wires them together for validated `Settings`; `main` only parses, runs and exits.
 
+#![warn(missing_docs)]
+
 pub mod apply;
 pub mod auth;
 pub mod bearer;
