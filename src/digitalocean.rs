@@ -145,6 +145,8 @@ pub struct DoApi {
     token: SecretString,
     budget: Mutex<Budget>,
     legacy_paths: AtomicBool,
+    /// An answer on the older paths showed they are the ones to use.
+    legacy_confirmed: AtomicBool,
     /// Requests sent, for the benchmark and the log.
     pub requests: AtomicU64,
     /// Seconds spent waiting for the budget (never while there was budget).
@@ -177,6 +179,7 @@ impl DoApi {
             token,
             budget: Mutex::default(),
             legacy_paths: AtomicBool::new(false),
+            legacy_confirmed: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             waited_ms: AtomicU64::new(0),
         })
@@ -471,6 +474,9 @@ impl DoApi {
             ));
             match self.paged(first, "repositories", &action).await? {
                 Some(items) => {
+                    if self.legacy_paths.load(Ordering::Relaxed) {
+                        self.legacy_confirmed.store(true, Ordering::Relaxed);
+                    }
                     let mut names: Vec<String> = items
                         .iter()
                         .filter_map(|r| r["name"].as_str().map(String::from))
@@ -495,14 +501,33 @@ impl DoApi {
         repository: &str,
     ) -> Result<Option<Vec<DoManifest>>, DoError> {
         let action = format!("listing the manifests of `{repository}`");
-        let first = self.url(&format!(
-            "{}/repositories/{}/digests?per_page={PER_PAGE}&page=1",
-            self.registry_path(registry),
-            encode_repository(repository)
-        ));
-        let Some(items) = self.paged(first, "manifests", &action).await? else {
+        let mut listed = None;
+        // A 404 on the newer path may mean an API that only has the older one: try it once.
+        for _ in 0..2 {
+            let first = self.url(&format!(
+                "{}/repositories/{}/digests?per_page={PER_PAGE}&page=1",
+                self.registry_path(registry),
+                encode_repository(repository)
+            ));
+            listed = self.paged(first, "manifests", &action).await?;
+            if listed.is_some() || self.legacy_paths.load(Ordering::Relaxed) {
+                break;
+            }
+            self.legacy_paths.store(true, Ordering::Relaxed);
+        }
+        let Some(items) = listed else {
+            // Neither path knows it: a missing repository. The newer paths stay the default
+            // unless the registry itself was only found on the older ones.
+            if self.legacy_paths.load(Ordering::Relaxed)
+                && !self.legacy_confirmed.load(Ordering::Relaxed)
+            {
+                self.legacy_paths.store(false, Ordering::Relaxed);
+            }
             return Ok(None);
         };
+        if self.legacy_paths.load(Ordering::Relaxed) {
+            self.legacy_confirmed.store(true, Ordering::Relaxed);
+        }
         items
             .into_iter()
             .map(|item| {

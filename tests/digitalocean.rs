@@ -274,6 +274,43 @@ fn the_registry_is_chosen_or_the_choice_explained() {
     assert!(!fake
         .requests_to("/v2/registry/regsweep-test/repositoriesV2")
         .is_empty());
+    // Named registry and repositories skip both listings: the older paths are found anyway.
+    let fake = FakeDo::start(
+        &registry.url,
+        registry.storage(),
+        FakeDoOptions {
+            legacy_only: true,
+            ..FakeDoOptions::default()
+        },
+    );
+    let named = run(
+        &registry,
+        &fake,
+        &[
+            ("DRY_RUN", "true"),
+            ("REGSWEEP_DO_REGISTRY", "regsweep-test"),
+            ("REGSWEEP_REPOSITORIES", "app"),
+        ],
+    );
+    assert_eq!(named.code, 0, "{}", named.stderr);
+    assert!(!fake
+        .requests_to("/v2/registry/regsweep-test/repositories/app/digests")
+        .is_empty());
+    let missing = run(
+        &registry,
+        &fake,
+        &[
+            ("DRY_RUN", "true"),
+            ("REGSWEEP_DO_REGISTRY", "regsweep-test"),
+            ("REGSWEEP_REPOSITORIES", "nope"),
+        ],
+    );
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("repository `nope` not found"),
+        "{}",
+        missing.stderr
+    );
 
     // A wrong token: one clear line, exit 1.
     let wrong = run(
