@@ -120,6 +120,25 @@ fn source(cli: &Cli) -> Result<StorageLocation, SettingsError> {
     }
 }
 
+/// A duration above zero (`30s`, `30m`), for the time limits.
+fn positive_duration(
+    text: &str,
+    input: &'static str,
+    flag: &'static str,
+) -> Result<std::time::Duration, SettingsError> {
+    parse_duration(text)
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            error(
+                input,
+                flag,
+                format!("`{text}` is not a duration above zero like `30s`"),
+            )
+        })
+}
+
 /// The DigitalOcean registry host.
 pub const DIGITALOCEAN_REGISTRY_HOST: &str = "registry.digitalocean.com";
 
@@ -179,19 +198,6 @@ fn digitalocean(
     if !matches!(api_url.scheme(), "http" | "https") || api_url.host_str().is_none() {
         return Err(error(env::DO_API_URL, "do-api-url", "use an http(s) URL"));
     }
-    let duration = |text: &str, input, flag| {
-        parse_duration(text)
-            .ok()
-            .and_then(|d| d.to_std().ok())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                error(
-                    input,
-                    flag,
-                    format!("`{text}` is not a duration like `30m`"),
-                )
-            })
-    };
     Ok(Some((
         crate::digitalocean::DigitalOceanSettings {
             token: SecretStringEq(SecretString::from(token.to_string())),
@@ -200,8 +206,8 @@ fn digitalocean(
                 .map(str::to_string)
                 .or(from_path),
             gc: boolean(&cli.gc, env::GC, "gc")?,
-            gc_timeout: duration(&cli.gc_timeout, env::GC_TIMEOUT, "gc-timeout")?,
-            gc_poll: duration(&cli.gc_poll, env::GC_POLL, "gc-poll")?,
+            gc_timeout: positive_duration(&cli.gc_timeout, env::GC_TIMEOUT, "gc-timeout")?,
+            gc_poll: positive_duration(&cli.gc_poll, env::GC_POLL, "gc-poll")?,
         },
         registry_url,
     )))
@@ -654,12 +660,7 @@ impl Settings {
             ));
         }
         let verify = boolean(&cli.verify, env::VERIFY, "verify")?;
-        let max_delete = match cli
-            .max_delete
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        let max_delete = match non_empty(&cli.max_delete) {
             None => None,
             Some(text) => Some(text.parse::<usize>().map_err(|_| {
                 error(
@@ -669,20 +670,8 @@ impl Settings {
                 )
             })?),
         };
-        let attempt_timeout = parse_duration(&cli.http_timeout)
-            .ok()
-            .and_then(|d| d.to_std().ok())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                error(
-                    env::HTTP_TIMEOUT,
-                    "http-timeout",
-                    format!(
-                        "`{}` is not a duration above zero like `30s`",
-                        cli.http_timeout
-                    ),
-                )
-            })?;
+        let attempt_timeout =
+            positive_duration(&cli.http_timeout, env::HTTP_TIMEOUT, "http-timeout")?;
         let base_delay = parse_duration(&cli.retry_delay)
             .ok()
             .and_then(|d| d.to_std().ok())
