@@ -22,7 +22,9 @@ use url::Url;
 
 use crate::apply::{CurrentTags, Provider};
 use crate::discover::api::{self, Reader};
-use crate::http::{Deleted, RegistryClient, RegistryError};
+use crate::http::{
+    is_transient, parse_retry_after, Deleted, RegistryClient, RegistryError, RetryPolicy,
+};
 use crate::model::{Digest, Inventory, Repository, RepositoryName, Tag};
 use crate::progress::Progress;
 
@@ -35,8 +37,8 @@ pub const PER_PAGE: usize = 200;
 /// The most pages one listing may take: a bound on every paging loop.
 const MAX_PAGES: usize = 100_000;
 
-/// Attempts per request (429 and transient failures are retried).
-const ATTEMPTS: u32 = 6;
+/// The longest `retry-after` honoured as given (DigitalOcean's window is a minute).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// How DigitalOcean is used, from the options. `Debug` never shows the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +145,7 @@ pub struct DoApi {
     http: reqwest::Client,
     base: Url,
     token: SecretString,
+    retry: RetryPolicy,
     budget: Mutex<Budget>,
     legacy_paths: AtomicBool,
     /// An answer on the older paths showed they are the ones to use.
@@ -167,16 +170,19 @@ fn header_u64(headers: &header::HeaderMap, name: &str) -> Option<u64> {
 
 impl DoApi {
     /// A client for the API at `base` with `token`.
-    pub fn new(base: Url, token: SecretString) -> Result<DoApi, String> {
+    /// Retries follow `retry` (REGSWEEP_HTTP_ATTEMPTS, REGSWEEP_RETRY_DELAY,
+    /// REGSWEEP_HTTP_TIMEOUT), like the registry client's.
+    pub fn new(base: Url, token: SecretString, retry: RetryPolicy) -> Result<DoApi, String> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("regsweep/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(60))
+            .timeout(retry.attempt_timeout)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(DoApi {
             http,
             base,
             token,
+            retry,
             budget: Mutex::default(),
             legacy_paths: AtomicBool::new(false),
             legacy_confirmed: AtomicBool::new(false),
@@ -313,9 +319,9 @@ impl DoApi {
                 Ok(answer) => answer,
                 Err(error) => {
                     self.settle().await;
-                    if attempt < ATTEMPTS {
+                    if attempt < self.retry.attempts {
                         tracing::info!(%error, "DigitalOcean API: no whole answer, retrying");
-                        tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                        tokio::time::sleep(self.retry.backoff(attempt)).await;
                         continue;
                     }
                     return Err(DoError::Failed {
@@ -325,15 +331,15 @@ impl DoApi {
                 }
             };
             self.observe(&headers).await;
-            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
-                && attempt < ATTEMPTS
-            {
-                let wait = headers
+            if is_transient(status) && attempt < self.retry.attempts {
+                let wait = match headers
                     .get(header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| crate::http::parse_retry_after(v, Utc::now()))
-                    .unwrap_or(Duration::from_millis(500 << attempt))
-                    .min(Duration::from_secs(120));
+                    .and_then(|v| parse_retry_after(v, Utc::now()))
+                {
+                    Some(wait) => wait.min(MAX_RETRY_AFTER),
+                    None => self.retry.backoff(attempt),
+                };
                 tracing::info!(%status, ?wait, "DigitalOcean API: retrying");
                 self.waited_ms
                     .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);

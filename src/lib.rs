@@ -121,8 +121,12 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
             finish(settings, &client, inventory, &provider, started, &progress).await
         }
         StorageLocation::DigitalOcean(options) => {
-            let api = DoApi::new(options.api_url.clone(), options.token.0.clone())
-                .map_err(RunError::Client)?;
+            let api = DoApi::new(
+                options.api_url.clone(),
+                options.token.0.clone(),
+                settings.retry.clone(),
+            )
+            .map_err(RunError::Client)?;
             let registry = api.registry_name(options.registry.as_deref()).await?;
             let inventory =
                 digitalocean::discover(&api, &registry, &client, only, concurrency, &progress)
