@@ -36,6 +36,7 @@ use crate::discover::api::{self, ApiDiscoveryError};
 use crate::discover::filesystem::FilesystemStorage;
 use crate::discover::s3::S3Storage;
 use crate::discover::storage::{self, LayoutError};
+use crate::discover::StorageDriver;
 use crate::distribution::{ApiOnly, Distribution};
 use crate::http::{RegistryClient, RegistryError};
 use crate::model::{Action, Inventory, Plan, RepositoryName, Tag};
@@ -104,9 +105,7 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
     match &settings.storage {
         StorageLocation::Filesystem(root) => {
             let driver = FilesystemStorage::new(root);
-            let inventory = storage::discover(&driver, only, concurrency, &progress).await?;
-            let provider = Distribution::new(driver, client.clone(), concurrency);
-            finish(settings, &client, inventory, &provider, started, &progress).await
+            from_storage(settings, &client, driver, started, &progress).await
         }
         StorageLocation::S3(location) => {
             let driver = S3Storage::connect(
@@ -116,9 +115,7 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
                 settings.retry.attempt_timeout,
             )
             .await;
-            let inventory = storage::discover(&driver, only, concurrency, &progress).await?;
-            let provider = Distribution::new(driver, client.clone(), concurrency);
-            finish(settings, &client, inventory, &provider, started, &progress).await
+            from_storage(settings, &client, driver, started, &progress).await
         }
         StorageLocation::DigitalOcean(options) => {
             let api = DoApi::new(
@@ -158,6 +155,20 @@ pub async fn run(settings: &Settings) -> Result<Outcome, RunError> {
             Ok(outcome)
         }
     }
+}
+
+/// A run whose inventory comes from the registry's storage (a folder or a bucket).
+async fn from_storage<S: StorageDriver>(
+    settings: &Settings,
+    client: &RegistryClient,
+    driver: S,
+    started: Instant,
+    progress: &Progress,
+) -> Result<Outcome, RunError> {
+    let only = &settings.policy.repositories;
+    let inventory = storage::discover(&driver, only, settings.concurrency, progress).await?;
+    let provider = Distribution::new(driver, client.clone(), settings.concurrency);
+    finish(settings, client, inventory, &provider, started, progress).await
 }
 
 /// DigitalOcean's garbage collection after a real run that deleted something: started, followed
