@@ -44,7 +44,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigitalOceanSettings {
     /// `DIGITALOCEAN_ACCESS_TOKEN`.
-    pub token: crate::discover::s3::SecretStringEq,
+    pub token: crate::secret::SecretStringEq,
     /// `REGSWEEP_DO_API_URL` (default `https://api.digitalocean.com`).
     pub api_url: Url,
     /// `REGSWEEP_DO_REGISTRY`, or the `REGISTRY_URL` path; else asked of the API.

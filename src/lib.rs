@@ -20,6 +20,7 @@ pub mod plan;
 pub mod progress;
 pub mod publish;
 pub mod report;
+pub mod secret;
 pub mod settings;
 pub mod verify;
 

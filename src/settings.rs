@@ -10,11 +10,12 @@ use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use crate::cli::{env, Cli};
-use crate::discover::s3::{S3Location, SecretStringEq};
+use crate::discover::s3::S3Location;
 use crate::discover::storage::LAYOUT_ROOT;
 use crate::http::{Credentials, RetryPolicy, TlsOptions};
 use crate::model::RepositoryName;
 use crate::plan::Policy;
+use crate::secret::SecretStringEq;
 
 /// An input that is not valid. Displayed as one line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

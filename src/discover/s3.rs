@@ -14,7 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 
 use super::{Entry, StorageDriver, StorageError, Timed};
@@ -38,25 +38,7 @@ pub struct S3Location {
     /// instance role) when unset.
     pub access_key: Option<String>,
     /// `SECRET_KEY`.
-    pub secret_key: Option<SecretStringEq>,
-}
-
-/// A secret that compares equal by content (settings are compared in tests) and never prints.
-#[derive(Clone)]
-pub struct SecretStringEq(pub SecretString);
-
-impl PartialEq for SecretStringEq {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.expose_secret() == other.0.expose_secret()
-    }
-}
-
-impl Eq for SecretStringEq {}
-
-impl fmt::Debug for SecretStringEq {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
+    pub secret_key: Option<crate::secret::SecretStringEq>,
 }
 
 impl fmt::Debug for S3Location {
