@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
 use reqwest::{header, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -691,67 +692,93 @@ pub async fn discover(
     } else {
         only.iter().map(ToString::to_string).collect()
     };
-    let reader = Reader::new(client, concurrency);
-    let phase = progress.phase("discover", "repositories", names.len() as u64);
-    let mut repositories = Vec::new();
-    for name in names {
-        let Ok(repository_name) = name.parse::<RepositoryName>() else {
-            tracing::warn!(name, "the API lists a repository name regsweep cannot use");
+    let named = !only.is_empty();
+    let reader = &Reader::new(client, concurrency);
+    let discovering = progress.phase("discover", "repositories", names.len() as u64);
+    let phase = &discovering;
+    // Repositories side by side: the API's pacing and the reader's permits bound the requests.
+    let results: Vec<Result<Option<Repository>, DoError>> = stream::iter(names)
+        .map(|name| async move {
+            let repository = repository(api, registry, reader, name, named, concurrency).await;
+            phase.inc(1);
+            repository
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    discovering.finish();
+    let repositories = results
+        .into_iter()
+        .filter_map(Result::transpose)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Inventory { repositories })
+}
+
+/// One repository: its manifests from the DigitalOcean API, their contents from the registry.
+/// `None` for a name regsweep cannot use, or a listed repository gone since.
+async fn repository(
+    api: &DoApi,
+    registry: &str,
+    reader: &Reader<'_>,
+    name: String,
+    named: bool,
+    concurrency: usize,
+) -> Result<Option<Repository>, DoError> {
+    let Ok(repository_name) = name.parse::<RepositoryName>() else {
+        tracing::warn!(name, "the API lists a repository name regsweep cannot use");
+        return Ok(None);
+    };
+    let mut repository = Repository {
+        name: repository_name,
+        manifests: Vec::new(),
+        problems: Vec::new(),
+        notes: Vec::new(),
+    };
+    let listed = match api.manifests(registry, &name).await {
+        Ok(Some(listed)) => listed,
+        Ok(None) if named => {
+            return Err(DoError::Registry(format!(
+                "repository `{name}` not found in registry `{registry}`"
+            )))
+        }
+        Ok(None) => return Ok(None),
+        Err(error @ DoError::Refused { .. }) => return Err(error),
+        Err(error) => {
+            repository.problems.push(error.to_string());
+            return Ok(Some(repository));
+        }
+    };
+    let mut tags_of: HashMap<Digest, BTreeSet<Tag>> = HashMap::new();
+    let mut pending = Vec::new();
+    let mut updated: HashMap<Digest, DateTime<Utc>> = HashMap::new();
+    for manifest in listed {
+        let Ok(digest) = manifest.digest.parse::<Digest>() else {
+            repository.problems.push(format!(
+                "the API lists an invalid digest `{}`",
+                manifest.digest
+            ));
             continue;
         };
-        let mut repository = Repository {
-            name: repository_name.clone(),
-            manifests: Vec::new(),
-            problems: Vec::new(),
-            notes: Vec::new(),
-        };
-        match api.manifests(registry, &name).await {
-            Ok(Some(listed)) => {
-                let mut tags_of: HashMap<Digest, BTreeSet<Tag>> = HashMap::new();
-                let mut pending = Vec::new();
-                let mut updated: HashMap<Digest, DateTime<Utc>> = HashMap::new();
-                for manifest in listed {
-                    let Ok(digest) = manifest.digest.parse::<Digest>() else {
-                        repository.problems.push(format!(
-                            "the API lists an invalid digest `{}`",
-                            manifest.digest
-                        ));
-                        continue;
-                    };
-                    if let Some(date) = manifest
-                        .updated_at
-                        .as_deref()
-                        .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-                    {
-                        updated.insert(digest.clone(), date.with_timezone(&Utc));
-                    }
-                    tags_of
-                        .entry(digest.clone())
-                        .or_default()
-                        .extend(manifest.tags.unwrap_or_default());
-                    pending.push((digest, None));
-                }
-                reader
-                    .load(&mut repository, tags_of, pending, concurrency)
-                    .await;
-                for manifest in &mut repository.manifests {
-                    manifest.pushed = updated.get(&manifest.digest).copied();
-                }
-            }
-            Ok(None) if !only.is_empty() => {
-                return Err(DoError::Registry(format!(
-                    "repository `{name}` not found in registry `{registry}`"
-                )))
-            }
-            Ok(None) => {}
-            Err(error @ DoError::Refused { .. }) => return Err(error),
-            Err(error) => repository.problems.push(error.to_string()),
+        if let Some(date) = manifest
+            .updated_at
+            .as_deref()
+            .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+        {
+            updated.insert(digest.clone(), date.with_timezone(&Utc));
         }
-        phase.inc(1);
-        repositories.push(repository);
+        tags_of
+            .entry(digest.clone())
+            .or_default()
+            .extend(manifest.tags.unwrap_or_default());
+        pending.push((digest, None));
     }
-    phase.finish();
-    Ok(Inventory { repositories })
+    reader
+        .load(&mut repository, tags_of, pending, concurrency)
+        .await;
+    for manifest in &mut repository.manifests {
+        manifest.pushed = updated.get(&manifest.digest).copied();
+    }
+    Ok(Some(repository))
 }
 
 /// Apply's view of a DigitalOcean registry: tags and manifests from the DigitalOcean API,
