@@ -242,20 +242,23 @@ impl fmt::Debug for RegistryClient {
     }
 }
 
-/// The URL of `/v2/<name>/manifests/<reference>` below `base` (which may carry a path prefix).
-pub fn manifest_url(base: &Url, repository: &RepositoryName, reference: &str) -> Url {
+/// The URL of `path` (starting `/v2/`) below `base`, keeping a path prefix of the base
+/// (a registry behind `https://host/proxy/`).
+pub fn url_below(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
     let prefix = base.path().trim_end_matches('/');
-    url.set_path(&format!("{prefix}/v2/{repository}/manifests/{reference}"));
+    url.set_path(&format!("{prefix}{path}"));
     url
+}
+
+/// The URL of `/v2/<name>/manifests/<reference>` below `base` (which may carry a path prefix).
+pub fn manifest_url(base: &Url, repository: &RepositoryName, reference: &str) -> Url {
+    url_below(base, &format!("/v2/{repository}/manifests/{reference}"))
 }
 
 /// The URL of the API root `/v2/`.
 pub fn api_root_url(base: &Url) -> Url {
-    let mut url = base.clone();
-    let prefix = base.path().trim_end_matches('/');
-    url.set_path(&format!("{prefix}/v2/"));
-    url
+    url_below(base, "/v2/")
 }
 
 /// The text of an error and all its causes: reqwest hides the interesting part (a refused
@@ -662,17 +665,9 @@ impl RegistryClient {
         }
     }
 
-    /// The registry's base URL (which may carry a path prefix).
-    pub fn base(&self) -> &Url {
-        &self.base
-    }
-
     /// A URL below the base: `path` starts with `/v2/`; a path prefix of the base is kept.
     pub fn url(&self, path: &str) -> Url {
-        let mut url = self.base.clone();
-        let prefix = self.base.path().trim_end_matches('/');
-        url.set_path(&format!("{prefix}{path}"));
-        url
+        url_below(&self.base, path)
     }
 
     /// `GET url` authorised for `scope`, with retries; for the API readers of `discover`.
@@ -729,9 +724,7 @@ impl RegistryClient {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
-        let mut url = self.base.clone();
-        let prefix = self.base.path().trim_end_matches('/');
-        url.set_path(&format!("{prefix}/v2/{repository}/blobs/{digest}"));
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let scope = repository_scope(repository, Action::Pull);
         let answer = self.send(Method::HEAD, url, None, Some(&scope)).await?;
         match answer.status {
