@@ -499,7 +499,7 @@ impl<'a> Reader<'a> {
             .await;
         for (index, (mut manifest, _)) in staged.into_iter().enumerate() {
             if let Some((config, read)) = configs.remove(&index) {
-                match with_config(manifest, &config, read.as_deref().map_err(Clone::clone)) {
+                match with_config(manifest, &config, read) {
                     Ok((completed, note)) => {
                         manifest = completed;
                         repository.notes.extend(note);

@@ -366,11 +366,11 @@ pub(crate) fn manifest_from_document(
 pub(crate) fn with_config(
     mut manifest: Manifest,
     config: &Digest,
-    read: Result<&[u8], String>,
+    read: Result<Vec<u8>, String>,
 ) -> ManifestRead {
     let digest = manifest.digest.clone();
     let bytes = read.map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
-    let parsed = parse_config(bytes)
+    let parsed = parse_config(&bytes)
         .map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
     manifest.created = parsed.created.or(manifest.created);
     manifest.platform = parsed.platform;
@@ -412,7 +412,7 @@ async fn read_manifests<S: StorageDriver>(
                     })
                 });
                 let read = read.map(|(bytes, _)| bytes).map_err(|e| e.to_string());
-                with_config(manifest, &config, read.as_deref().map_err(Clone::clone))
+                with_config(manifest, &config, read)
             }
         })
         .collect()
