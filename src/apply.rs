@@ -21,20 +21,24 @@ use crate::progress::Progress;
 /// Tags of a repository as they are now: digest → tags.
 pub type CurrentTags = HashMap<Digest, BTreeSet<Tag>>;
 
+/// What a repository holds right now, for the pre-delete race check.
+#[derive(Debug, Clone, Default)]
+pub struct CurrentState {
+    /// Its tags.
+    pub tags: CurrentTags,
+    /// The manifests it holds that the plan did not know (pushed since the plan was made).
+    pub new_manifests: Vec<Digest>,
+}
+
 /// What apply needs from a registry.
 pub trait Provider: Send + Sync {
-    /// The repository's tags right now, for the pre-delete race check.
-    fn current_tags(
-        &self,
-        repository: &RepositoryName,
-    ) -> impl Future<Output = Result<CurrentTags, String>> + Send;
-    /// The manifests the repository holds right now that are not in `known` (pushed since
-    /// the plan was made).
-    fn new_manifests(
+    /// The repository's tags right now and the manifests it holds that are not in `known`,
+    /// from one reading (an API provider lists the repository once for both).
+    fn current_state(
         &self,
         repository: &RepositoryName,
         known: &HashSet<Digest>,
-    ) -> impl Future<Output = Result<Vec<Digest>, String>> + Send;
+    ) -> impl Future<Output = Result<CurrentState, String>> + Send;
     /// The manifests that manifest `digest` lists (empty unless it is an index), read now.
     fn manifest_children(
         &self,
@@ -170,8 +174,10 @@ async fn read_guard<P: Provider>(
     repository: &RepositoryName,
     (known, known_set): &Known<'_>,
 ) -> Result<Guard, String> {
-    let tags = provider.current_tags(repository).await?;
-    let mut new = provider.new_manifests(repository, known_set).await?;
+    let CurrentState {
+        tags,
+        new_manifests: mut new,
+    } = provider.current_state(repository, known_set).await?;
     new.sort();
     let mut listed_by_new_index = HashMap::new();
     let mut pending: Vec<(Digest, Digest)> = new.into_iter().map(|d| (d.clone(), d)).collect();
@@ -360,16 +366,16 @@ mod tests {
     }
 
     impl Provider for Recorder {
-        async fn current_tags(&self, _: &RepositoryName) -> Result<CurrentTags, String> {
-            Ok(self.tags.lock().unwrap().clone())
-        }
-        async fn new_manifests(
+        async fn current_state(
             &self,
             _: &RepositoryName,
             known: &HashSet<Digest>,
-        ) -> Result<Vec<Digest>, String> {
+        ) -> Result<CurrentState, String> {
             let live = self.new_indexes.iter().map(|(index, _)| index.clone());
-            Ok(live.filter(|x| !known.contains(x)).collect())
+            Ok(CurrentState {
+                tags: self.tags.lock().unwrap().clone(),
+                new_manifests: live.filter(|x| !known.contains(x)).collect(),
+            })
         }
         async fn manifest_children(
             &self,

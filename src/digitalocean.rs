@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::apply::{CurrentTags, Provider};
+use crate::apply::{CurrentState, Provider};
 use crate::discover::api::{self, Reader};
 use crate::http::{
     is_transient, parse_retry_after, Deleted, RegistryClient, RegistryError, RetryPolicy,
@@ -788,7 +788,6 @@ pub struct DigitalOcean<'a> {
     api: &'a DoApi,
     registry: String,
     client: RegistryClient,
-    last_listed: Mutex<HashMap<RepositoryName, Vec<DoManifest>>>,
 }
 
 impl<'a> DigitalOcean<'a> {
@@ -798,7 +797,6 @@ impl<'a> DigitalOcean<'a> {
             api,
             registry,
             client,
-            last_listed: Mutex::default(),
         }
     }
 
@@ -813,37 +811,25 @@ impl<'a> DigitalOcean<'a> {
 }
 
 impl Provider for DigitalOcean<'_> {
-    async fn current_tags(&self, repository: &RepositoryName) -> Result<CurrentTags, String> {
-        let listed = self.listed(repository).await?;
-        let mut tags = CurrentTags::new();
-        for manifest in &listed {
-            if let Ok(digest) = manifest.digest.parse::<Digest>() {
-                let entry = tags.entry(digest).or_default();
-                entry.extend(manifest.tags.clone().unwrap_or_default());
-            }
-        }
-        tags.retain(|_, t| !t.is_empty());
-        self.last_listed
-            .lock()
-            .await
-            .insert(repository.clone(), listed);
-        Ok(tags)
-    }
-
-    async fn new_manifests(
+    async fn current_state(
         &self,
         repository: &RepositoryName,
         known: &HashSet<Digest>,
-    ) -> Result<Vec<Digest>, String> {
-        let listed = match self.last_listed.lock().await.remove(repository) {
-            Some(listed) => listed,
-            None => self.listed(repository).await?,
-        };
-        Ok(listed
-            .iter()
-            .filter_map(|m| m.digest.parse::<Digest>().ok())
-            .filter(|d| !known.contains(d))
-            .collect())
+    ) -> Result<CurrentState, String> {
+        let mut state = CurrentState::default();
+        for manifest in self.listed(repository).await? {
+            let Ok(digest) = manifest.digest.parse::<Digest>() else {
+                continue;
+            };
+            let tags = manifest.tags.unwrap_or_default();
+            if !tags.is_empty() {
+                state.tags.entry(digest.clone()).or_default().extend(tags);
+            }
+            if !known.contains(&digest) {
+                state.new_manifests.push(digest);
+            }
+        }
+        Ok(state)
     }
 
     async fn manifest_children(

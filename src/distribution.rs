@@ -2,12 +2,11 @@
 //! reads its storage, which tells what exists (the API cannot list untagged manifests);
 //! `ApiOnly` has nothing but the API. The API does every deletion (storage is never written).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use futures::stream::{self, StreamExt};
-use tokio::sync::Mutex;
 
-use crate::apply::{CurrentTags, Provider};
+use crate::apply::{CurrentState, CurrentTags, Provider};
 use crate::discover::api;
 use crate::discover::storage::{new_revisions, read_children, read_tags};
 use crate::discover::StorageDriver;
@@ -39,22 +38,22 @@ impl<S: StorageDriver> Distribution<S> {
 }
 
 impl<S: StorageDriver> Provider for Distribution<S> {
-    async fn current_tags(&self, repository: &RepositoryName) -> Result<CurrentTags, String> {
-        let mut problems = Vec::new();
-        let tags = read_tags(&self.storage, repository, self.concurrency, &mut problems).await;
-        if problems.is_empty() {
-            Ok(tags)
-        } else {
-            Err(problems.join("; "))
-        }
-    }
-
-    async fn new_manifests(
+    async fn current_state(
         &self,
         repository: &RepositoryName,
         known: &HashSet<Digest>,
-    ) -> Result<Vec<Digest>, String> {
-        new_revisions(&self.storage, repository, known, self.concurrency).await
+    ) -> Result<CurrentState, String> {
+        let mut problems = Vec::new();
+        let tags = read_tags(&self.storage, repository, self.concurrency, &mut problems).await;
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        let new_manifests =
+            new_revisions(&self.storage, repository, known, self.concurrency).await?;
+        Ok(CurrentState {
+            tags,
+            new_manifests,
+        })
     }
 
     async fn manifest_children(
@@ -80,9 +79,6 @@ impl<S: StorageDriver> Provider for Distribution<S> {
 pub struct ApiOnly {
     client: RegistryClient,
     concurrency: usize,
-    /// The tags `current_tags` read last, per repository: `new_manifests` follows it at once
-    /// in every pre-delete check and derives the new manifests from the same reading.
-    last_read: Mutex<HashMap<RepositoryName, CurrentTags>>,
 }
 
 impl ApiOnly {
@@ -91,7 +87,6 @@ impl ApiOnly {
         ApiOnly {
             client,
             concurrency: concurrency.max(1),
-            last_read: Mutex::default(),
         }
     }
 
@@ -123,28 +118,23 @@ impl ApiOnly {
 }
 
 impl Provider for ApiOnly {
-    async fn current_tags(&self, repository: &RepositoryName) -> Result<CurrentTags, String> {
-        let tags = self.read_tags(repository).await?;
-        self.last_read
-            .lock()
-            .await
-            .insert(repository.clone(), tags.clone());
-        Ok(tags)
-    }
-
-    /// The tagged manifests not in `known`: the API shows nothing untagged, and a new index
-    /// that matters (one that could list a planned deletion) is tagged.
-    async fn new_manifests(
+    /// New manifests are the tagged ones not in `known`: the API shows nothing untagged, and
+    /// a new index that matters (one that could list a planned deletion) is tagged.
+    async fn current_state(
         &self,
         repository: &RepositoryName,
         known: &HashSet<Digest>,
-    ) -> Result<Vec<Digest>, String> {
-        let last = self.last_read.lock().await.remove(repository);
-        let tags = match last {
-            Some(tags) => tags,
-            None => self.read_tags(repository).await?,
-        };
-        Ok(tags.into_keys().filter(|d| !known.contains(d)).collect())
+    ) -> Result<CurrentState, String> {
+        let tags = self.read_tags(repository).await?;
+        let new_manifests = tags
+            .keys()
+            .filter(|d| !known.contains(d))
+            .cloned()
+            .collect();
+        Ok(CurrentState {
+            tags,
+            new_manifests,
+        })
     }
 
     async fn manifest_children(
