@@ -10,7 +10,8 @@ use octocrab::models::CommentId;
 use octocrab::Octocrab;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::github::{fit, json_pointer, PullRequest};
+use super::fit;
+use super::github::{json_pointer, PullRequest};
 use crate::report::{markdown, Summary};
 
 /// GitHub refuses comments longer than this (characters; bytes bound them).

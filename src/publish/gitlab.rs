@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::comment::marker;
-use super::github::fit;
+use super::fit;
 use crate::report::{markdown, Summary};
 
 /// GitLab's limit for a note's body (characters; bytes bound them).

@@ -8,6 +8,8 @@ pub mod comment;
 pub mod github;
 pub mod gitlab;
 
+use std::fmt::Write as _;
+
 use crate::report::{json, markdown, Summary};
 use crate::settings::Settings;
 
@@ -95,4 +97,35 @@ pub fn failed(settings: &Settings, error: &str) {
     if settings.github.is_some() {
         eprintln!("::error title=regsweep::{}", github::escape_data(error));
     }
+}
+
+/// `markdown` cut at a line boundary to at most `budget` bytes, saying what was left out and
+/// that the whole report is at `whole`.
+pub fn fit(markdown: &str, budget: usize, whole: &str) -> String {
+    if markdown.len() <= budget {
+        return markdown.to_string();
+    }
+    let note_room = 512 + whole.len();
+    let room = budget.saturating_sub(note_room);
+    let mut kept = String::new();
+    let mut lines = markdown.lines();
+    let mut left_out = 0;
+    for line in lines.by_ref() {
+        if kept.len() + line.len() + 1 > room {
+            left_out = 1;
+            break;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    left_out += lines.count();
+    if kept.matches("<details>").count() > kept.matches("</details>").count() {
+        kept.push_str("\n</details>\n");
+    }
+    let _ = write!(
+        kept,
+        "\n… and {left_out} more lines: cut to stay under the size limit; the whole report is \
+         {whole}.\n"
+    );
+    kept
 }
