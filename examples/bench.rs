@@ -625,8 +625,7 @@ fn main() {
             });
             let (limit, window) = (125u64, std::time::Duration::from_secs(30));
             let fake = common::digitalocean::FakeDo::start(
-                &backing.url,
-                copy.clone(),
+                &backing,
                 common::digitalocean::FakeDoOptions {
                     rate_limit: (limit, window),
                     ..Default::default()

@@ -31,6 +31,15 @@ pub struct CurrentState {
 }
 
 /// What apply needs from a registry.
+///
+/// The rule every provider follows: regsweep decides which manifests go, and deletes them by
+/// digest; a registry's garbage collection, where a provider starts one, is only ever asked
+/// to collect unreferenced blobs (DigitalOcean: `unreferenced blobs only`; Harbor:
+/// `delete_untagged: false`). A registry's own "untagged manifests" sweep deletes every
+/// manifest without a tag of its own, which on distribution-based registries includes the
+/// children of kept multi-arch images and the referrers of kept images
+/// (distribution/distribution#3178). The opt-in (`REGSWEEP_GC_INCLUDE_UNTAGGED`) is checked
+/// against the plan by `plan::untagged` before anything is deleted. See docs/providers.md.
 pub trait Provider: Send + Sync {
     /// The repository's tags right now and the manifests it holds that are not in `known`,
     /// from one reading (an API provider lists the repository once for both).

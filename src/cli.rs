@@ -84,6 +84,8 @@ pub mod env {
     pub const DO_API_URL: &str = "REGSWEEP_DO_API_URL";
     /// Start garbage collection after a real run (DigitalOcean).
     pub const GC: &str = "REGSWEEP_GC";
+    /// Let the registry's garbage collection also delete untagged manifests.
+    pub const GC_INCLUDE_UNTAGGED: &str = "REGSWEEP_GC_INCLUDE_UNTAGGED";
     /// How long to follow garbage collection.
     pub const GC_TIMEOUT: &str = "REGSWEEP_GC_TIMEOUT";
     /// How often to look at garbage collection.
@@ -260,11 +262,19 @@ pub struct Cli {
     #[arg(long, env = env::DO_API_URL, value_name = "URL", default_value = "https://api.digitalocean.com")]
     pub do_api_url: String,
 
-    /// DigitalOcean: after a real run that deleted something, start garbage collection
-    /// (untagged manifests and unreferenced blobs) and follow it to its end. The registry is
-    /// read-only while it runs
+    /// DigitalOcean: after a real run that deleted something, start garbage collection of
+    /// unreferenced blobs only and follow it to its end. The registry is read-only while it
+    /// runs
     #[arg(long, env = env::GC, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
     pub gc: String,
+
+    /// Let the registry's garbage collection also delete every manifest without a tag of its
+    /// own (DigitalOcean's `untagged manifests and unreferenced blobs`). On distribution-based
+    /// registries that deletes the children of kept multi-arch images and the signatures and
+    /// SBOMs of kept images, so `true` is refused while the plan keeps any such manifest;
+    /// `force` runs it anyway
+    #[arg(long, env = env::GC_INCLUDE_UNTAGGED, value_name = "BOOL|force", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub gc_include_untagged: String,
 
     /// How long to follow garbage collection before reporting it as still running
     #[arg(long, env = env::GC_TIMEOUT, value_name = "DURATION", default_value = "30m")]

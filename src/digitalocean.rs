@@ -29,8 +29,15 @@ use crate::http::{
 use crate::model::{Digest, Inventory, Repository, RepositoryName, Tag};
 use crate::progress::Progress;
 
-/// The garbage-collection type that frees what regsweep's deletions left.
-pub const GC_TYPE: &str = "untagged manifests and unreferenced blobs";
+/// The garbage-collection type regsweep asks for: what its deletions left, and nothing else.
+/// DigitalOcean's garbage collection is distribution's; its untagged types delete every
+/// manifest without a tag of its own, the children of kept multi-arch indexes and the referrers
+/// of kept images included (distribution/distribution#3178). regsweep has already deleted, by
+/// digest, exactly the untagged manifests that are safe to delete.
+pub const GC_TYPE: &str = "unreferenced blobs only";
+
+/// The type that also sweeps untagged manifests (`REGSWEEP_GC_INCLUDE_UNTAGGED`).
+pub const GC_TYPE_WITH_UNTAGGED: &str = "untagged manifests and unreferenced blobs";
 
 /// Entries asked for per page (the API's maximum).
 pub const PER_PAGE: usize = 200;
@@ -131,6 +138,12 @@ pub struct GarbageCollection {
     /// Bytes it freed.
     #[serde(default)]
     pub freed_bytes: Option<u64>,
+    /// The type that ran (`unreferenced blobs only`, …).
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// Why regsweep asked for that type (set by regsweep, not the API).
+    #[serde(default, skip_deserializing)]
+    pub why: String,
 }
 
 impl GarbageCollection {
@@ -604,14 +617,18 @@ impl DoApi {
             .find(|g| g.uuid == uuid))
     }
 
-    /// Starts a garbage collection; `None` when one is already running.
-    pub async fn start_gc(&self, registry: &str) -> Result<Option<GarbageCollection>, DoError> {
+    /// Starts a garbage collection of type `kind`; `None` when one is already running.
+    pub async fn start_gc(
+        &self,
+        registry: &str,
+        kind: &str,
+    ) -> Result<Option<GarbageCollection>, DoError> {
         let action = "starting garbage collection";
         let url = self.url(&format!(
             "{}/garbage-collection",
             self.registry_path(registry)
         ));
-        let body = serde_json::json!({ "type": GC_TYPE });
+        let body = serde_json::json!({ "type": kind });
         let (status, json) = self.call(Method::POST, url, Some(&body), action).await?;
         match status {
             StatusCode::CREATED | StatusCode::OK => {
@@ -623,11 +640,13 @@ impl DoApi {
     }
 }
 
-/// Follows a garbage collection until it ends or `timeout` passes, printing status changes;
-/// waits first for one already running. `None` when the time ran out.
+/// Starts a garbage collection of type `kind` and follows it until it ends or `timeout`
+/// passes, printing status changes; waits first for one already running. `None` when the time
+/// ran out.
 pub async fn collect_garbage(
     api: &DoApi,
     registry: &str,
+    kind: &str,
     timeout: Duration,
     poll: Duration,
 ) -> Result<Option<GarbageCollection>, DoError> {
@@ -639,9 +658,9 @@ pub async fn collect_garbage(
             return Ok(None);
         }
         let current = match &started {
-            None => match api.start_gc(registry).await? {
+            None => match api.start_gc(registry, kind).await? {
                 Some(gc) => {
-                    eprintln!("regsweep: garbage collection {} started; the registry is read-only until it ends", gc.uuid);
+                    eprintln!("regsweep: garbage collection {} ({kind}) started; the registry is read-only until it ends", gc.uuid);
                     started = Some(gc.clone());
                     Some(gc)
                 }

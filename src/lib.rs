@@ -41,6 +41,7 @@ use crate::discover::StorageDriver;
 use crate::distribution::{ApiOnly, Distribution};
 use crate::http::{RegistryClient, RegistryError};
 use crate::model::{Action, Inventory, Plan, RepositoryName, Tag};
+use crate::plan::untagged::{self, UntaggedSweep};
 use crate::progress::Progress;
 use crate::report::{summarize, RunContext, Summary, Timings};
 use crate::settings::{Settings, StorageLocation};
@@ -181,26 +182,36 @@ async fn collect(
     registry: &str,
     outcome: &mut Outcome,
 ) {
+    let (kind, why) = garbage_collection_type(settings.gc_include_untagged);
     let summary = &mut outcome.summary;
-    summary.garbage_collection =
-        summary
-            .garbage_collection
-            .take()
-            .map(|_| report::GarbageCollectionAdvice {
-                command: format!(
-            "doctl registry garbage-collection start {registry} --include-untagged-manifests"
-        ),
-                warnings: vec![
-            "the registry is read-only while garbage collection runs (pushes fail); waiting for \
-             write tokens to expire can take 15 minutes"
-                .to_string(),
-        ],
-            });
+    summary.garbage_collection = summary.garbage_collection.take().map(|_| {
+        let include_untagged = if kind == digitalocean::GC_TYPE {
+            ""
+        } else {
+            " --include-untagged-manifests"
+        };
+        report::GarbageCollectionAdvice {
+            command: format!(
+                "doctl registry garbage-collection start {registry}{include_untagged}"
+            ),
+            warnings: vec![
+                format!("type `{kind}`: {why}"),
+                "the registry is read-only while garbage collection runs (pushes fail); \
+                 waiting for write tokens to expire can take 15 minutes"
+                    .to_string(),
+            ],
+        }
+    });
     if settings.dry_run || !options.gc || summary.totals.deleted == 0 || summary.fatal.is_some() {
         return;
     }
-    match digitalocean::collect_garbage(api, registry, options.gc_timeout, options.gc_poll).await {
-        Ok(Some(gc)) => {
+    let collected =
+        digitalocean::collect_garbage(api, registry, kind, options.gc_timeout, options.gc_poll)
+            .await;
+    match collected {
+        Ok(Some(mut gc)) => {
+            gc.kind = kind.to_string();
+            gc.why = why.to_string();
             if gc.status != "succeeded" {
                 summary.notices.push(format!(
                     "garbage collection {} ended `{}`: the space is not freed; start it again \
@@ -225,6 +236,31 @@ async fn collect(
                 .push(format!("garbage collection could not be followed: {error}"));
             outcome.status = ExitStatus::Incomplete;
         }
+    }
+}
+
+/// The garbage-collection type a run asks DigitalOcean for, and why. regsweep decides which
+/// manifests go; the registry's garbage collection only collects unreferenced blobs, unless
+/// the user opted into its untagged sweep (refused earlier while it would break a kept image).
+fn garbage_collection_type(sweep: UntaggedSweep) -> (&'static str, &'static str) {
+    match sweep {
+        UntaggedSweep::Off => (
+            digitalocean::GC_TYPE,
+            "regsweep already deleted exactly the untagged manifests that are safe to delete; \
+             the registry's untagged sweep would also delete the children of kept multi-arch \
+             images and the signatures and SBOMs of kept images",
+        ),
+        UntaggedSweep::Requested => (
+            digitalocean::GC_TYPE_WITH_UNTAGGED,
+            "asked for with REGSWEEP_GC_INCLUDE_UNTAGGED=true; the plan keeps no manifest \
+             without a tag of its own, so the untagged sweep breaks no kept image",
+        ),
+        UntaggedSweep::Forced => (
+            digitalocean::GC_TYPE_WITH_UNTAGGED,
+            "forced with REGSWEEP_GC_INCLUDE_UNTAGGED=force: the registry also deletes every \
+             manifest without a tag of its own, the children and referrers the plan kept \
+             included",
+        ),
     }
 }
 
@@ -255,10 +291,21 @@ async fn finish<P: Provider>(
     timings.plan_seconds = started.elapsed().as_secs_f64();
     tracing::info!(deletions = plan.deletion_count(), "planned");
 
+    // An untagged sweep asked of the registry's garbage collection would delete what the plan
+    // keeps without a tag of its own: refused before anything is deleted.
+    let sweep_refusal = (settings.gc_include_untagged == UntaggedSweep::Requested)
+        .then(|| untagged::untagged_sweep_breaks(&inventory, &plan))
+        .filter(|endangered| !endangered.is_empty())
+        .map(|endangered| untagged::refusal(&endangered, cli::env::GC_INCLUDE_UNTAGGED));
+
     let deletions = plan.deletion_count();
     let started = Instant::now();
     let applied = match settings.max_delete {
         _ if settings.dry_run => None,
+        _ if sweep_refusal.is_some() => Some(Applied::refused(
+            &plan,
+            sweep_refusal.clone().unwrap_or_default(),
+        )),
         Some(max) if deletions > max => Some(Applied::refused(
             &plan,
             format!(
@@ -305,6 +352,11 @@ async fn finish<P: Provider>(
     );
     summary.verification = verification;
     summary.timings = Some(timings);
+    if let (true, Some(refusal)) = (settings.dry_run, sweep_refusal) {
+        summary
+            .notices
+            .push(format!("a real run would stop here: {refusal}"));
+    }
     let status = exit_status(&summary);
     Ok(Outcome { summary, status })
 }

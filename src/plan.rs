@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
 
+pub mod untagged;
+
 use crate::model::{
     Action, Decision, Digest, Inventory, Manifest, ManifestKind, Plan, Reason, Repository,
     RepositoryName, RepositoryPlan, Tag,

@@ -14,6 +14,7 @@ use crate::discover::s3::S3Location;
 use crate::discover::storage::LAYOUT_ROOT;
 use crate::http::{Credentials, RetryPolicy, TlsOptions};
 use crate::model::RepositoryName;
+use crate::plan::untagged::UntaggedSweep;
 use crate::plan::Policy;
 use crate::secret::SecretStringEq;
 
@@ -328,6 +329,8 @@ pub struct Settings {
     /// Where to publish inside GitHub Actions; `None` elsewhere or with
     /// `REGSWEEP_GITHUB_SUMMARY=false`.
     pub github: Option<crate::publish::github::GithubActions>,
+    /// Whether the registry's garbage collection may delete untagged manifests.
+    pub gc_include_untagged: UntaggedSweep,
 }
 
 /// Whether a URL's host is this machine (`localhost`, 127.0.0.0/8, `::1`).
@@ -569,6 +572,30 @@ impl Settings {
             Some((settings, _)) => StorageLocation::DigitalOcean(settings),
             None => source(cli)?,
         };
+        let gc_include_untagged = match cli.gc_include_untagged.trim() {
+            text if text.eq_ignore_ascii_case("force") => UntaggedSweep::Forced,
+            text => match parse_bool(text) {
+                Some(true) => UntaggedSweep::Requested,
+                Some(false) => UntaggedSweep::Off,
+                None => {
+                    return Err(error(
+                        env::GC_INCLUDE_UNTAGGED,
+                        "gc-include-untagged",
+                        format!("`{text}` is not true, false or force"),
+                    ))
+                }
+            },
+        };
+        if gc_include_untagged != UntaggedSweep::Off
+            && !matches!(storage, StorageLocation::DigitalOcean(_))
+        {
+            return Err(error(
+                env::GC_INCLUDE_UNTAGGED,
+                "gc-include-untagged",
+                "only a provider that starts the registry's garbage collection (digitalocean) \
+                 takes it; for a self-hosted registry regsweep prints the command instead",
+            ));
+        }
         let dry_run = boolean(&cli.dry_run, env::DRY_RUN, "dry-run")?;
 
         let mut repositories = Vec::new();
@@ -752,6 +779,7 @@ impl Settings {
             } else {
                 None
             },
+            gc_include_untagged,
         })
     }
 }
@@ -943,6 +971,45 @@ mod tests {
             let line = error.to_string();
             assert!(line.contains(text) && line.lines().count() == 1, "{line}");
         }
+    }
+
+    #[test]
+    fn the_untagged_sweep_is_opt_in_and_only_where_regsweep_starts_the_gc() {
+        let on_digitalocean = |value: &str| {
+            Settings::from_cli(
+                &Cli::try_parse_from([
+                    "regsweep",
+                    "--digitalocean-token",
+                    "dop_v1_x",
+                    "--gc-include-untagged",
+                    value,
+                ])
+                .unwrap(),
+            )
+        };
+        assert_eq!(
+            on_digitalocean("false").unwrap().gc_include_untagged,
+            UntaggedSweep::Off
+        );
+        assert_eq!(
+            on_digitalocean("TRUE").unwrap().gc_include_untagged,
+            UntaggedSweep::Requested
+        );
+        assert_eq!(
+            on_digitalocean("force").unwrap().gc_include_untagged,
+            UntaggedSweep::Forced
+        );
+        let error = on_digitalocean("sometimes").unwrap_err();
+        assert_eq!(error.input, "REGSWEEP_GC_INCLUDE_UNTAGGED");
+        assert_eq!(
+            settings(&["--registry-url", "http://r"])
+                .unwrap()
+                .gc_include_untagged,
+            UntaggedSweep::Off
+        );
+        let error = settings(&["--registry-url", "http://r", "--gc-include-untagged"]).unwrap_err();
+        assert_eq!(error.input, "REGSWEEP_GC_INCLUDE_UNTAGGED");
+        assert!(error.problem.contains("digitalocean"), "{error}");
     }
 
     #[test]

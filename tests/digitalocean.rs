@@ -6,7 +6,7 @@
 mod common;
 
 use common::digitalocean::{FakeDo, FakeDoOptions, TOKEN};
-use common::scenario::push_history;
+use common::scenario::{push_attested_releases, push_history};
 use common::{regsweep, Image, TestRegistry};
 
 fn env<'a>(
@@ -41,8 +41,7 @@ fn deletes_through_the_api_paced_and_collects_garbage() {
     let registry = TestRegistry::start();
     let history = push_history(&registry);
     let fake = FakeDo::start(
-        &registry.url,
-        registry.storage(),
+        &registry,
         FakeDoOptions {
             page_cap: 3,              // several pages everywhere
             throttle_delete: Some(3), // a 429 in the middle of deletion
@@ -123,9 +122,13 @@ fn deletes_through_the_api_paced_and_collects_garbage() {
             real.stderr
         );
     }
+    let (blobs, bytes) = fake.gc_results()[0];
+    assert!(blobs > 0, "the garbage collection freed nothing");
     assert!(
-        real.stdout
-            .contains("Garbage collection gc-1: succeeded, 42 blobs deleted, 1.0 MiB freed"),
+        real.stdout.contains(&format!(
+            "Garbage collection gc-1: succeeded, {blobs} blobs deleted, {} freed",
+            regsweep::report::human_bytes(bytes)
+        )),
         "{}",
         real.stdout
     );
@@ -156,8 +159,7 @@ fn a_failed_garbage_collection_fails_the_run() {
     let old = registry.push_image("app", Some("latest"), &Image::new("old", 3));
     registry.push_image("app", Some("latest"), &Image::new("new", 1));
     let fake = FakeDo::start(
-        &registry.url,
-        registry.storage(),
+        &registry,
         FakeDoOptions {
             gc_outcome: "failed".into(),
             ..FakeDoOptions::default()
@@ -190,7 +192,7 @@ fn unreadable_contents_leave_the_repository_untouched() {
         &format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]),
         b"{ not a manifest",
     );
-    let fake = FakeDo::start(&registry.url, registry.storage(), FakeDoOptions::default());
+    let fake = FakeDo::start(&registry, FakeDoOptions::default());
     let run = run(&registry, &fake, &[("REGSWEEP_GC", "false")]);
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     assert!(registry.exists("broken", &broken_old.digest), "fail closed");
@@ -211,7 +213,7 @@ fn the_registry_is_chosen_or_the_choice_explained() {
     let registry = TestRegistry::start();
     registry.push_image("app", Some("latest"), &Image::new("one", 1));
     // One registry: found through the API.
-    let fake = FakeDo::start(&registry.url, registry.storage(), FakeDoOptions::default());
+    let fake = FakeDo::start(&registry, FakeDoOptions::default());
     let found = run(&registry, &fake, &[("DRY_RUN", "true")]);
     assert_eq!(found.code, 0, "{}", found.stderr);
     assert!(!fake
@@ -223,7 +225,7 @@ fn the_registry_is_chosen_or_the_choice_explained() {
         registries: vec!["regsweep-test".into(), "other".into()],
         ..FakeDoOptions::default()
     };
-    let fake = FakeDo::start(&registry.url, registry.storage(), several.clone());
+    let fake = FakeDo::start(&registry, several.clone());
     let refused = run(&registry, &fake, &[("DRY_RUN", "true")]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
@@ -245,8 +247,7 @@ fn the_registry_is_chosen_or_the_choice_explained() {
 
     // An API with only the older paths: 412 with several registries, else those paths.
     let fake = FakeDo::start(
-        &registry.url,
-        registry.storage(),
+        &registry,
         FakeDoOptions {
             legacy_only: true,
             ..several
@@ -262,8 +263,7 @@ fn the_registry_is_chosen_or_the_choice_explained() {
         refused.stderr
     );
     let fake = FakeDo::start(
-        &registry.url,
-        registry.storage(),
+        &registry,
         FakeDoOptions {
             legacy_only: true,
             ..FakeDoOptions::default()
@@ -276,8 +276,7 @@ fn the_registry_is_chosen_or_the_choice_explained() {
         .is_empty());
     // Named registry and repositories skip both listings: the older paths are found anyway.
     let fake = FakeDo::start(
-        &registry.url,
-        registry.storage(),
+        &registry,
         FakeDoOptions {
             legacy_only: true,
             ..FakeDoOptions::default()
@@ -335,7 +334,7 @@ fn the_seed_policy_keeps_only_the_newest_manifest_of_each_repository() {
     for (i, tag) in ["build-1", "build-2", "build-3"].iter().enumerate() {
         pushed.push(registry.push_image("app", Some(tag), &Image::new(tag, 10 - i as i64)));
     }
-    let fake = FakeDo::start(&registry.url, registry.storage(), FakeDoOptions::default());
+    let fake = FakeDo::start(&registry, FakeDoOptions::default());
     let run = run(
         &registry,
         &fake,
@@ -358,8 +357,7 @@ fn the_rate_limit_headers_prevent_every_429() {
     let registry = TestRegistry::start();
     let history = push_history(&registry);
     let fake = FakeDo::start(
-        &registry.url,
-        registry.storage(),
+        &registry,
         FakeDoOptions {
             rate_limit: (8, std::time::Duration::from_secs(2)),
             ..FakeDoOptions::default()
@@ -382,7 +380,7 @@ fn a_garbage_collection_already_running_is_waited_for() {
     let registry = TestRegistry::start();
     let old = registry.push_image("app", Some("latest"), &Image::new("old", 3));
     registry.push_image("app", Some("latest"), &Image::new("new", 1));
-    let fake = FakeDo::start(&registry.url, registry.storage(), FakeDoOptions::default());
+    let fake = FakeDo::start(&registry, FakeDoOptions::default());
     // Someone else's garbage collection is running when regsweep wants to start its own.
     let started = reqwest::blocking::Client::new()
         .post(format!(
@@ -408,5 +406,106 @@ fn a_garbage_collection_already_running_is_waited_for() {
         run.stdout.contains("Garbage collection gc-2: succeeded"),
         "{}",
         run.stdout
+    );
+}
+
+/// Issue 19: DigitalOcean's garbage collection is distribution's. Asked to sweep untagged
+/// manifests, it deletes the platform and attestation children of the kept multi-arch index
+/// and the referrers of kept images (the fake runs the registry's own `garbage-collect
+/// --delete-untagged`, as distribution 2.8 does it). regsweep asks for unreferenced blobs only.
+#[test]
+fn garbage_collection_never_deletes_what_the_plan_kept() {
+    let registry = TestRegistry::start();
+    let releases = push_attested_releases(&registry);
+    let fake = FakeDo::start(&registry, FakeDoOptions::default());
+    let run = run(&registry, &fake, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    releases
+        .history
+        .assert_kept_resolve(&registry, &releases.tagged);
+    releases.history.assert_applied(&registry);
+    releases.history.assert_collected(&registry);
+    assert_eq!(
+        fake.state.lock().unwrap().gc_types,
+        ["unreferenced blobs only"],
+        "the garbage collection type asked for"
+    );
+    // The report says which type ran and why.
+    assert!(
+        run.stdout
+            .contains("Type: unreferenced blobs only: regsweep already deleted exactly the untagged manifests that are safe to delete"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn the_registry_untagged_sweep_is_opt_in_and_refused_while_it_would_break_a_kept_image() {
+    let registry = TestRegistry::start();
+    let releases = push_attested_releases(&registry);
+    let fake = FakeDo::start(&registry, FakeDoOptions::default());
+
+    // Asked for: refused before anything is deleted, naming the image it would break.
+    let refused = run(
+        &registry,
+        &fake,
+        &[("REGSWEEP_GC_INCLUDE_UNTAGGED", "true")],
+    );
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    let line = refused
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{}", refused.stderr));
+    assert!(
+        line.contains("refusing REGSWEEP_GC_INCLUDE_UNTAGGED=true")
+            && line.contains("would break `multi:1.0`")
+            && line.contains("REGSWEEP_GC_INCLUDE_UNTAGGED=force"),
+        "{line}"
+    );
+    for (repository, digest) in &releases.history.deleted {
+        assert!(registry.exists(repository, digest), "deleted while refused");
+    }
+    assert!(fake.requests_to("garbage-collection").is_empty());
+    // A dry run says a real run would stop.
+    let dry = run(
+        &registry,
+        &fake,
+        &[
+            ("REGSWEEP_GC_INCLUDE_UNTAGGED", "true"),
+            ("DRY_RUN", "true"),
+        ],
+    );
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("a real run would stop here: refusing"),
+        "{}",
+        dry.stdout
+    );
+
+    // Forced: the run deletes what it planned and the registry's untagged sweep runs, as the
+    // report says; it does take the kept children, which is what the refusal warned of.
+    let forced = run(
+        &registry,
+        &fake,
+        &[("REGSWEEP_GC_INCLUDE_UNTAGGED", "force")],
+    );
+    assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
+    assert_eq!(
+        fake.state.lock().unwrap().gc_types,
+        ["untagged manifests and unreferenced blobs"]
+    );
+    assert!(
+        forced.stdout.contains(
+            "Type: untagged manifests and unreferenced blobs: forced with REGSWEEP_GC_INCLUDE_UNTAGGED=force"
+        ),
+        "{}",
+        forced.stdout
+    );
+    let (repository, child) = &releases.history.kept_untagged[0];
+    assert_eq!(
+        registry.manifest_status(repository, child.as_str()),
+        404,
+        "the fake's garbage collection sweeps untagged children as distribution 2.8 does"
     );
 }

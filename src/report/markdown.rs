@@ -252,6 +252,9 @@ pub fn render(summary: &Summary) -> String {
             run.blobs_deleted.unwrap_or(0),
             human_bytes(run.freed_bytes.unwrap_or(0))
         );
+        if !run.kind.is_empty() {
+            let _ = writeln!(out, "Type `{}`: {}.\n", escape(&run.kind), escape(&run.why));
+        }
     } else if let Some(gc) = &summary.garbage_collection {
         out.push_str("### Free the space\n\n```sh\n");
         let _ = writeln!(out, "{}", gc.command);

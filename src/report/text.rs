@@ -416,6 +416,9 @@ fn render_totals(out: &mut String, summary: &Summary) {
             run.blobs_deleted.unwrap_or(0),
             human_bytes(run.freed_bytes.unwrap_or(0))
         );
+        if !run.kind.is_empty() {
+            let _ = writeln!(out, "  Type: {}: {}.", run.kind, run.why);
+        }
     } else if let Some(gc) = &summary.garbage_collection {
         let when = if summary.dry_run {
             "After a real run, free"

@@ -5,6 +5,13 @@
 //! `page`/`per_page` with `links.pages.next`, `page_token` for `repositoriesV2`, 204 on
 //! delete, garbage collections walking through their statuses, `ratelimit-*` headers on every
 //! answer and 429 with `retry-after` when the budget is spent.
+//!
+//! Garbage collection is DigitalOcean's, which is distribution's: when it ends `succeeded` the
+//! fake runs the test registry's own `garbage-collect` on its storage, with `--delete-untagged`
+//! for the types that name untagged manifests. On distribution 2.x that flag deletes every
+//! manifest without a tag of its own, the children of tagged multi-arch indexes and OCI 1.1
+//! referrers included (distribution/distribution#3178), as DigitalOcean's does; blobs deleted
+//! and bytes freed are what that run really removed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
+
+use super::TestRegistry;
 
 /// How the fake behaves.
 #[derive(Debug, Clone)]
@@ -60,8 +69,77 @@ pub struct FakeDoState {
     window_start: Option<Instant>,
     used: u64,
     delete_throttled: bool,
-    gc_running: Option<(String, usize, String)>,
+    gc_running: Option<RunningGc>,
     gc_history: Vec<Value>,
+    /// The `type` of every garbage collection started, in order.
+    pub gc_types: Vec<String>,
+    /// What each garbage collection that ran freed: (blobs, bytes), in order.
+    pub gc_results: Vec<(u64, u64)>,
+}
+
+/// A garbage collection in progress: its id, status step, how it ends and its type.
+#[derive(Debug, Clone)]
+struct RunningGc {
+    uuid: String,
+    step: usize,
+    outcome: String,
+    kind: String,
+}
+
+/// The garbage-collection types DigitalOcean accepts.
+pub const GC_TYPES: [&str; 3] = [
+    "untagged manifests only",
+    "unreferenced blobs only",
+    "untagged manifests and unreferenced blobs",
+];
+
+/// Runs the registry's own garbage collector over the test registry's storage as a garbage
+/// collection of `kind` would: `--delete-untagged` when the type names untagged manifests.
+/// Returns the blobs it deleted and their bytes (read before they go, from a dry run).
+fn run_registry_gc(registry: &GcTarget, kind: &str) -> (u64, u64) {
+    let untagged = kind.contains("untagged manifests");
+    let run = |dry_run: bool| {
+        let mut command = std::process::Command::new(super::registry_binary());
+        command.arg("garbage-collect");
+        if untagged {
+            command.arg("--delete-untagged");
+        }
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        let output = command.arg(&registry.config).output().unwrap();
+        assert!(
+            output.status.success(),
+            "garbage-collect failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let eligible: Vec<String> = run(true)
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("blob eligible for deletion: "))
+        .map(str::to_string)
+        .collect();
+    let bytes = eligible
+        .iter()
+        .filter_map(|digest| {
+            let hex = digest.strip_prefix("sha256:")?;
+            let data = registry.storage.join(format!(
+                "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+                &hex[..2]
+            ));
+            std::fs::metadata(data).ok().map(|m| m.len())
+        })
+        .sum();
+    run(false);
+    (eligible.len() as u64, bytes)
+}
+
+/// What the fake's garbage collection works on: the test registry's storage and config.
+#[derive(Debug, Clone)]
+struct GcTarget {
+    storage: PathBuf,
+    config: PathBuf,
 }
 
 /// A running fake; stopped on drop.
@@ -206,12 +284,18 @@ fn page(
 }
 
 impl FakeDo {
-    /// Starts the fake in front of the registry at `registry_url` whose storage is `storage`.
-    pub fn start(registry_url: &str, storage: PathBuf, options: FakeDoOptions) -> FakeDo {
+    /// Starts the fake in front of `registry` (its API, its storage, its config for garbage
+    /// collection).
+    pub fn start(registry: &TestRegistry, options: FakeDoOptions) -> FakeDo {
+        let registry_url = registry.url.clone();
+        let storage = registry.storage();
+        let gc_target = GcTarget {
+            storage: storage.clone(),
+            config: registry.config_path(),
+        };
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let url = format!("http://{}", server.server_addr().to_ip().unwrap());
         let state = Arc::new(Mutex::new(FakeDoState::default()));
-        let registry_url = registry_url.to_string();
         let (base, thread_state, thread_server) = (url.clone(), state.clone(), server.clone());
         let thread = std::thread::spawn(move || {
             let http = reqwest::blocking::Client::new();
@@ -279,11 +363,10 @@ impl FakeDo {
                         &options,
                         &registry_url,
                         &storage,
+                        &gc_target,
                         &base,
                         &http,
-                        &method,
-                        &path,
-                        &params,
+                        (&method, &path, &params, &body),
                         &thread_state,
                     );
                     state = thread_state.lock().unwrap();
@@ -341,11 +424,10 @@ fn handle(
     options: &FakeDoOptions,
     registry_url: &str,
     storage: &Path,
+    gc_target: &GcTarget,
     base: &str,
     http: &reqwest::blocking::Client,
-    method: &str,
-    path: &str,
-    params: &BTreeMap<String, String>,
+    (method, path, params, body): (&str, &str, &BTreeMap<String, String>, &str),
     state: &Arc<Mutex<FakeDoState>>,
 ) -> (u16, Value) {
     let registry_json = |name: &str| {
@@ -478,6 +560,16 @@ fn handle(
             }
         }
         ("POST", ["garbage-collection"]) => {
+            let kind = serde_json::from_str::<Value>(body).unwrap_or_default()["type"]
+                .as_str()
+                .unwrap_or("unreferenced blobs only")
+                .to_string();
+            if !GC_TYPES.contains(&kind.as_str()) {
+                return (
+                    422,
+                    json!({"id": "unprocessable_entity", "message": format!("invalid garbage collection type `{kind}`")}),
+                );
+            }
             let mut state = state.lock().unwrap();
             if state.gc_running.is_some() {
                 return (
@@ -486,27 +578,33 @@ fn handle(
                 );
             }
             let uuid = format!("gc-{}", state.gc_history.len() + 1);
-            state.gc_running = Some((uuid.clone(), 0, options.gc_outcome.clone()));
-            (
-                201,
-                json!({"garbage_collection": gc_json(name, &uuid, GC_STEPS[0], None)}),
-            )
+            state.gc_types.push(kind.clone());
+            let running = RunningGc {
+                uuid,
+                step: 0,
+                outcome: options.gc_outcome.clone(),
+                kind,
+            };
+            let answer = gc_json(name, &running, GC_STEPS[0], None);
+            state.gc_running = Some(running);
+            (201, json!({ "garbage_collection": answer }))
         }
         ("GET", ["garbage-collection"]) => {
             let mut state = state.lock().unwrap();
-            let Some((uuid, step, outcome)) = state.gc_running.clone() else {
+            let Some(mut running) = state.gc_running.clone() else {
                 return not_found;
             };
             // Each look moves it one status on, then to its end.
-            let next = step + 1;
-            if next < GC_STEPS.len() {
-                state.gc_running = Some((uuid.clone(), next, outcome));
-                (
-                    200,
-                    json!({"garbage_collection": gc_json(name, &uuid, GC_STEPS[next], None)}),
-                )
+            running.step += 1;
+            if running.step < GC_STEPS.len() {
+                let answer = gc_json(name, &running, GC_STEPS[running.step], None);
+                state.gc_running = Some(running);
+                (200, json!({ "garbage_collection": answer }))
             } else {
-                let done = gc_json(name, &uuid, &outcome, Some(outcome == "succeeded"));
+                let freed = (running.outcome == "succeeded")
+                    .then(|| run_registry_gc(gc_target, &running.kind));
+                state.gc_results.extend(freed);
+                let done = gc_json(name, &running, &running.outcome, freed);
                 state.gc_running = None;
                 state.gc_history.insert(0, done.clone());
                 (200, json!({"garbage_collection": done}))
@@ -530,17 +628,21 @@ fn handle(
     }
 }
 
-fn gc_json(registry: &str, uuid: &str, status: &str, freed: Option<bool>) -> Value {
+fn gc_json(registry: &str, gc: &RunningGc, status: &str, freed: Option<(u64, u64)>) -> Value {
+    let (blobs, bytes) = freed.unwrap_or_default();
     json!({
-        "uuid": uuid, "registry_name": registry, "status": status,
+        "uuid": gc.uuid, "registry_name": registry, "status": status,
         "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:05Z",
-        "blobs_deleted": if freed == Some(true) { 42 } else { 0 },
-        "freed_bytes": if freed == Some(true) { 1_048_576 } else { 0 },
-        "type": "untagged manifests and unreferenced blobs"
+        "blobs_deleted": blobs, "freed_bytes": bytes, "type": gc.kind
     })
 }
 
 impl FakeDo {
+    /// What each garbage collection that ran freed: (blobs, bytes).
+    pub fn gc_results(&self) -> Vec<(u64, u64)> {
+        self.state.lock().unwrap().gc_results.clone()
+    }
+
     /// Requests seen whose path contains `part`.
     pub fn requests_to(&self, part: &str) -> Vec<(String, String)> {
         self.state

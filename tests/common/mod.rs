@@ -421,19 +421,10 @@ impl TestRegistry {
         children: &[(&Pushed, Option<PlatformSpec>)],
         docker: bool,
     ) -> Pushed {
-        let media_type = if docker {
-            media::DOCKER_LIST
-        } else {
-            media::OCI_INDEX
-        };
-        let manifests: Vec<Value> = children
+        let entries: Vec<Value> = children
             .iter()
             .map(|(child, platform)| {
-                let mut entry = json!({
-                    "mediaType": child.media_type,
-                    "digest": child.digest.to_string(),
-                    "size": child.size,
-                });
+                let mut entry = index_entry(child);
                 if let Some((architecture, variant)) = platform {
                     entry["platform"] = json!({"os": "linux", "architecture": architecture});
                     if let Some(variant) = variant {
@@ -443,8 +434,48 @@ impl TestRegistry {
                 entry
             })
             .collect();
-        let index = json!({"schemaVersion": 2, "mediaType": media_type, "manifests": manifests});
+        self.push_index_entries(repository, tag, &entries, docker)
+    }
+
+    /// Pushes an index (OCI, or a Docker manifest list when `docker`) of these `manifests`
+    /// entries as given (platforms, annotations).
+    pub fn push_index_entries(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        entries: &[Value],
+        docker: bool,
+    ) -> Pushed {
+        let media_type = if docker {
+            media::DOCKER_LIST
+        } else {
+            media::OCI_INDEX
+        };
+        let index = json!({"schemaVersion": 2, "mediaType": media_type, "manifests": entries});
         self.put_manifest(repository, tag, media_type, &index)
+    }
+
+    /// Pushes a BuildKit attestation manifest (an in-toto SBOM statement about `subject`),
+    /// untagged; `attestation_entry` lists it in the subject's index as BuildKit does.
+    pub fn push_attestation(&self, repository: &str, subject: &Pushed, name: &str) -> Pushed {
+        let statement = format!(
+            "{{\"_type\":\"https://in-toto.io/Statement/v0.1\",\"subject\":[{{\"digest\":\"{}\"}}],\"name\":\"{name}\"}}",
+            subject.digest
+        )
+        .into_bytes();
+        let layer = self.push_blob(repository, &statement);
+        let config = json!({"architecture": "unknown", "os": "unknown", "config": {},
+                            "rootfs": {"type": "layers", "diff_ids": [layer.to_string()]}});
+        let config_bytes = serde_json::to_vec(&config).unwrap();
+        let config_digest = self.push_blob(repository, &config_bytes);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": {"mediaType": media::OCI_CONFIG, "digest": config_digest.to_string(), "size": config_bytes.len()},
+            "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": layer.to_string(), "size": statement.len(),
+                        "annotations": {"in-toto.io/predicate-type": "https://spdx.dev/Document"}}],
+        });
+        self.put_manifest(repository, None, media::OCI_MANIFEST, &manifest)
     }
 
     /// Pushes an OCI 1.1 referrer (an artifact with `subject`), untagged.
@@ -627,6 +658,43 @@ impl TestRegistry {
         problems
     }
 
+    /// Status of `HEAD /v2/<repository>/blobs/<digest>`.
+    pub fn blob_status(&self, repository: &str, digest: &Digest) -> u16 {
+        self.request(
+            reqwest::Method::HEAD,
+            &format!("/v2/{repository}/blobs/{digest}"),
+        )
+        .send()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+    }
+
+    /// The config and layer blobs of the image manifest `digest` (none for an index).
+    pub fn manifest_blobs(&self, repository: &str, digest: &Digest) -> Vec<Digest> {
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/v2/{repository}/manifests/{digest}"),
+            )
+            .header("accept", media::ACCEPT_ALL)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{repository}@{digest}");
+        let body: Value = response.json().unwrap();
+        body["config"]["digest"]
+            .as_str()
+            .into_iter()
+            .chain(
+                body["layers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l["digest"].as_str()),
+            )
+            .map(|d| d.parse().unwrap())
+            .collect()
+    }
+
     /// Every file below the storage root with its content, for "nothing changed" checks.
     pub fn storage_snapshot(&self) -> Vec<(String, Vec<u8>)> {
         if let Some(s3) = &self.s3 {
@@ -698,6 +766,29 @@ pub fn repository_in_path(url: &str) -> Option<String> {
         .filter_map(|marker| path.find(marker))
         .min()
         .map(|end| path[..end].to_string())
+}
+
+/// The `manifests` entry of an index for `child` (no platform).
+pub fn index_entry(child: &Pushed) -> Value {
+    json!({"mediaType": child.media_type, "digest": child.digest.to_string(), "size": child.size})
+}
+
+/// The index entry BuildKit writes for the attestation manifest of `image`.
+pub fn attestation_entry(attestation: &Pushed, image: &Pushed) -> Value {
+    let mut entry = index_entry(attestation);
+    entry["platform"] = json!({"os": "unknown", "architecture": "unknown"});
+    entry["annotations"] = json!({
+        "vnd.docker.reference.digest": image.digest.to_string(),
+        "vnd.docker.reference.type": "attestation-manifest",
+    });
+    entry
+}
+
+/// The `manifests` entry of an index for `child` on linux/`architecture`.
+pub fn platform_entry(child: &Pushed, architecture: &str) -> Value {
+    let mut entry = index_entry(child);
+    entry["platform"] = json!({"os": "linux", "architecture": architecture});
+    entry
 }
 
 /// An index entry's platform: architecture and optional variant (OS is always linux).

@@ -1,9 +1,11 @@
 //! A registry history like CI leaves behind, with the exact outcome a real run must have.
 //! Used by the integration tests and by the demo (`examples/demo.rs`).
 
+use std::collections::HashSet;
+
 use regsweep::model::Digest;
 
-use super::{Image, Pushed, TestRegistry};
+use super::{attestation_entry, platform_entry, Image, Pushed, TestRegistry};
 
 /// What was pushed, and what a real run with the default policy must leave.
 #[derive(Debug, Default)]
@@ -16,6 +18,8 @@ pub struct History {
     pub deleted: Vec<(String, Digest)>,
     /// Tags that disappear with their manifests: (repository, tag).
     pub deleted_tags: Vec<(String, String)>,
+    /// Blobs only deleted manifests use, which garbage collection frees: (repository, blob).
+    pub gone_blobs: Vec<(String, Digest)>,
 }
 
 impl History {
@@ -50,6 +54,44 @@ impl History {
             assert!(
                 !registry.tags(repository).contains(tag),
                 "{repository}:{tag} still there"
+            );
+        }
+    }
+
+    /// After garbage collection: every blob only deleted manifests used is gone.
+    pub fn assert_collected(&self, registry: &TestRegistry) {
+        assert!(
+            !self.gone_blobs.is_empty(),
+            "the history names no blob to collect"
+        );
+        for (repository, blob) in &self.gone_blobs {
+            assert_eq!(
+                registry.blob_status(repository, blob),
+                404,
+                "{repository} blob {blob} of a deleted manifest is still there"
+            );
+        }
+    }
+
+    /// Every kept tag still points at `digest` as pushed, and every kept manifest without a
+    /// tag (children, attestations, referrers) answers 200 by digest.
+    pub fn assert_kept_resolve(
+        &self,
+        registry: &TestRegistry,
+        tagged: &[(String, String, Digest)],
+    ) {
+        for (repository, tag, digest) in tagged {
+            assert_eq!(
+                registry.digest_of(repository, tag).as_ref(),
+                Some(digest),
+                "{repository}:{tag} moved or vanished"
+            );
+        }
+        for (repository, digest) in &self.kept_untagged {
+            assert_eq!(
+                registry.manifest_status(repository, digest.as_str()),
+                200,
+                "{repository}@{digest} (kept, untagged) is gone"
             );
         }
     }
@@ -278,4 +320,85 @@ pub fn push_churn(registry: &TestRegistry, repositories: usize, rounds: usize) -
         }
     }
     churn
+}
+
+/// Multi-arch releases as BuildKit and cosign push them, for garbage-collection tests.
+pub struct Releases {
+    /// What a complete run must leave (with the blobs garbage collection must free).
+    pub history: History,
+    /// Every kept tag with the digest it must still point at: (repository, tag, digest).
+    pub tagged: Vec<(String, String, Digest)>,
+}
+
+/// Pushes to `multi`: release 1.0 (an OCI index of amd64 and arm64 with a BuildKit attestation
+/// child for each, a cosign signature tag on the index, an SBOM referrer on the index and one
+/// on the amd64 image), `latest` on the same index; an older release the tags left behind
+/// (index, children, attestation, signature), and an untagged leftover image. The run keeps
+/// release 1.0 whole and deletes the rest; garbage collection then frees the old blobs.
+pub fn push_attested_releases(registry: &TestRegistry) -> Releases {
+    let repo = "multi";
+    let mut history = History::default();
+    let mut tagged = Vec::new();
+    let release = |name: &str, age: i64| {
+        let amd64 = registry.push_image(repo, None, &Image::new(&format!("{name} amd64"), age));
+        let arm64 = registry.push_image(
+            repo,
+            None,
+            &Image::new(&format!("{name} arm64"), age).arch("arm64", Some("v8")),
+        );
+        let amd64_att = registry.push_attestation(repo, &amd64, &format!("{name} amd64"));
+        let arm64_att = registry.push_attestation(repo, &arm64, &format!("{name} arm64"));
+        let entries = [
+            platform_entry(&amd64, "amd64"),
+            platform_entry(&arm64, "arm64"),
+            attestation_entry(&amd64_att, &amd64),
+            attestation_entry(&arm64_att, &arm64),
+        ];
+        let index = registry.push_index_entries(repo, Some("1.0"), &entries, false);
+        let signature = registry.push_signature(repo, &index.digest);
+        (index, vec![amd64, arm64, amd64_att, arm64_att], signature)
+    };
+    let (old_index, old_children, old_signature) = release("release 0.9", 20);
+    let leftover = registry.push_image(repo, None, &Image::new("leftover", 30));
+    let (index, children, signature) = release("release 1.0", 2);
+    registry.tag(repo, &index.digest, "latest");
+    let index_sbom = registry.push_referrer(repo, &index, "application/spdx+json", "index");
+    let amd64_sbom = registry.push_referrer(repo, &children[0], "application/spdx+json", "amd64");
+
+    let signature_tag = format!("sha256-{}.sig", index.digest.hex());
+    for tag in ["1.0", "latest"] {
+        history.keep(repo, tag);
+        tagged.push((repo.to_string(), tag.to_string(), index.digest.clone()));
+    }
+    history.keep(repo, &signature_tag);
+    tagged.push((repo.to_string(), signature_tag, signature.digest.clone()));
+    for kept in children.iter().chain([&index_sbom, &amd64_sbom]) {
+        history.keep_untagged(repo, kept);
+    }
+    for gone in [&old_index, &old_signature, &leftover]
+        .into_iter()
+        .chain(&old_children)
+    {
+        history.delete(repo, gone);
+    }
+    history.deleted_tags.push((
+        repo.to_string(),
+        format!("sha256-{}.sig", old_index.digest.hex()),
+    ));
+    // Blobs of deleted images that nothing kept shares.
+    let kept_blobs: HashSet<Digest> = children
+        .iter()
+        .chain([&signature, &index_sbom, &amd64_sbom])
+        .flat_map(|m| registry.manifest_blobs(repo, &m.digest))
+        .collect();
+    let mut gone: Vec<Digest> = old_children
+        .iter()
+        .chain([&old_signature, &leftover])
+        .flat_map(|m| registry.manifest_blobs(repo, &m.digest))
+        .filter(|blob| !kept_blobs.contains(blob))
+        .collect();
+    gone.sort();
+    gone.dedup();
+    history.gone_blobs = gone.into_iter().map(|b| (repo.to_string(), b)).collect();
+    Releases { history, tagged }
 }
