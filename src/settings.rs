@@ -450,11 +450,12 @@ fn registry_url(raw: Option<&str>) -> Result<(Url, Option<Credentials>), Setting
     Ok((url, credentials))
 }
 
+/// The user info of a URL is percent-encoded (RFC 3986 §3.2.1), not form-encoded: `+` is a
+/// plus sign.
 fn percent_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={text}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn credentials(raw: Option<&str>) -> Result<Option<Credentials>, SettingsError> {
@@ -1181,6 +1182,21 @@ mod tests {
         let credentials = s.credentials.unwrap();
         assert_eq!(credentials.username, "ci");
         assert_eq!(credentials.password.expose_secret(), "s@cret");
+    }
+
+    /// Issue 12, defect 1: a `+` in the URL's password is a plus, not a space (the user info
+    /// of a URL is percent-encoded, not form-encoded).
+    #[test]
+    fn a_plus_in_the_url_password_stays_a_plus() {
+        for (url, user, password) in [
+            ("https://u:p+q@r.example", "u", "p+q"),
+            ("https://u%2Bv:p%2Bq%20x@r.example", "u+v", "p+q x"),
+        ] {
+            let s = settings(&["--registry-url", url]).unwrap();
+            let credentials = s.credentials.unwrap();
+            assert_eq!(credentials.username, user, "{url}");
+            assert_eq!(credentials.password.expose_secret(), password, "{url}");
+        }
     }
 
     #[test]
