@@ -22,6 +22,10 @@ pub const CATALOG_SCOPE: &str = "registry:catalog:*";
 /// token specification's default.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 
+/// The longest lifetime believed (a day): a token server may say anything in `expires_in`,
+/// and `Instant` arithmetic must not overflow.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What a request does to a repository, for its scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -116,7 +120,8 @@ pub fn parse_token(body: &[u8], now: Instant) -> Result<Token, String> {
         .expires_in
         .filter(|s| *s > 0)
         .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_LIFETIME);
+        .unwrap_or(DEFAULT_LIFETIME)
+        .min(MAX_LIFETIME);
     // Renew ahead of expiry by a tenth of the lifetime (at most 30 s): a request must not
     // reach the registry with a token that expired on the way.
     let margin = (lifetime / 10).min(Duration::from_secs(30));
@@ -233,6 +238,15 @@ mod tests {
         assert!(parse_token(br#"{"expires_in":60}"#, now).is_err());
         assert!(parse_token(br#"{"token":""}"#, now).is_err());
         assert!(parse_token(b"<html>", now).is_err());
+    }
+
+    /// Issue 12, defect 3: a huge `expires_in` must not overflow `Instant` arithmetic.
+    #[test]
+    fn a_huge_lifetime_is_clamped_not_a_panic() {
+        let now = Instant::now();
+        let token = parse_token(br#"{"token":"t","expires_in":18446744073709551615}"#, now)
+            .expect("a token");
+        assert_eq!(token.renew_at, now + MAX_LIFETIME - Duration::from_secs(30));
     }
 
     #[test]
