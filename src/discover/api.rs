@@ -145,8 +145,28 @@ async fn paged(
         }
         found.extend(entries(&answer.body).map_err(|e| unexpected_body(client, what, e))?);
         next = next_link(&answer.headers, &url);
+        // Pages stay on the registry's origin: credentials go nowhere else.
+        if let Some(other) = next.as_ref().filter(|n| n.origin() != url.origin()) {
+            return Err(unexpected_body(
+                client,
+                what,
+                format!(
+                    "its next page is on another host `{}`; regsweep follows pages on the \
+                     registry's own origin only",
+                    host_of(other)
+                ),
+            ));
+        }
     }
     Ok(Some(found))
+}
+
+/// `host` or `host:port` of a URL, for messages.
+fn host_of(url: &Url) -> String {
+    match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    }
 }
 
 fn unexpected_body(client: &RegistryClient, what: &str, message: String) -> RegistryError {
@@ -609,6 +629,8 @@ mod tests {
                 vec![r#"<_catalog?last=b&n=1000>; rel=next"#],
                 Some("https://r.example/prefix/v2/_catalog?last=b&n=1000"),
             ),
+            // Resolved as written; the paging loop then refuses another origin (tested in
+            // `a_next_page_on_another_host_is_refused_and_gets_no_credentials`).
             (
                 vec![r#"<https://other.example/v2/_catalog?last=c>; rel="next""#],
                 Some("https://other.example/v2/_catalog?last=c"),
@@ -703,6 +725,56 @@ mod tests {
             .collect();
         assert_eq!(names, ["a/x", "b", "c"]);
         assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    }
+
+    /// Issue 12, defect 2: a `Link` to another origin is an error naming the host; the
+    /// credentials never go there.
+    #[tokio::test]
+    async fn a_next_page_on_another_host_is_refused_and_gets_no_credentials() {
+        let server = MockServer::start().await;
+        let foreign = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v2/_catalog"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"repositories": ["a"]}))
+                    .insert_header(
+                        "link",
+                        format!(r#"<{}/v2/_catalog?last=a>; rel="next""#, foreign.uri()),
+                    ),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"repositories": ["b"]})))
+            .mount(&foreign)
+            .await;
+        let retry = RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        };
+        let credentials = crate::http::Credentials {
+            username: "ci".into(),
+            password: secrecy::SecretString::from("pw"),
+            username_is_secret: false,
+        };
+        let client = RegistryClient::new(
+            server.uri().parse().unwrap(),
+            Some(credentials),
+            &TlsOptions::default(),
+            retry,
+        )
+        .unwrap();
+        let error = catalog(&client).await.unwrap_err().to_string();
+        let foreign_host = foreign.uri().trim_start_matches("http://").to_string();
+        assert!(
+            error.contains(&format!("`{foreign_host}`")) && error.contains("another host"),
+            "{error}"
+        );
+        assert!(
+            foreign.received_requests().await.unwrap().is_empty(),
+            "a request (with credentials) went to the other host"
+        );
     }
 
     #[tokio::test]
