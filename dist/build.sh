@@ -2,7 +2,9 @@
 # Builds release artifacts into dist/out/:
 #   regsweep-<version>-<target>.tar.gz (.zip on Windows), each holding the binary and the
 #   README, and SHA256SUMS over every archive in dist/out. Linux targets are musl: fully static binaries
-#   (checked: `ldd` must say "not a dynamic executable"); each binary must run `--version`.
+#   (checked: `ldd` must say "not a dynamic executable"); each binary must run `--version`;
+#   SHA256SUMS must verify. This is the release check: a full release build, so it runs here
+#   and in the release workflow, not inside `cargo test`.
 # Usage: dist/build.sh [TARGET...]     default: this machine's architecture, Linux musl.
 #   dist/build.sh x86_64-unknown-linux-musl aarch64-unknown-linux-musl   (each natively built
 #   on its own architecture in the release workflow)
@@ -70,4 +72,7 @@ shopt -s nullglob
 archives=("$out"/regsweep-*.tar.gz "$out"/regsweep-*.zip)
 if command -v sha256sum >/dev/null 2>&1; then sum=(sha256sum); else sum=(shasum -a 256); fi
 (cd "$out" && "${sum[@]}" "${archives[@]##*/}" > SHA256SUMS)
-echo "checksums: $out/SHA256SUMS" >&2
+# The check a downloader makes (the Action's installer, the GitLab template): every archive
+# listed with its hash, and the hashes right.
+(cd "$out" && "${sum[@]}" -c SHA256SUMS >/dev/null) || { echo "error: SHA256SUMS does not verify" >&2; exit 1; }
+echo "checksums: $out/SHA256SUMS (verified)" >&2

@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on Debian/Ubuntu: the distribution registry
-# (Debian package `docker-registry`), a local S3 endpoint for the S3 tests (`moto[server]`
-# from pip), and for the static release build (`tests/dist.rs`) musl-gcc (`musl-tools`) and
-# the Rust musl target. Idempotent; uses sudo when not root.
+# (Debian package `docker-registry`) and a local S3 endpoint for the S3 tests (`moto[server]`
+# from pip). The static release build (`dist/build.sh`) needs musl-gcc (`musl-tools`) and the
+# Rust musl target besides; it is not part of the tests. Idempotent; uses sudo when not root.
 set -euo pipefail
 
 need=()
 command -v docker-registry >/dev/null 2>&1 || command -v registry >/dev/null 2>&1 || need+=(docker-registry)
-command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
 # The Action installer's tests unpack Windows (zip) release archives.
 command -v zip >/dev/null 2>&1 || need+=(zip)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
@@ -22,12 +21,6 @@ if ((${#need[@]})); then
   echo "Installing ${need[*]} with apt-get…" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
-
-musl_target="$(uname -m)-unknown-linux-musl"
-if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$musl_target"; then
-  echo "Adding the Rust target $musl_target…" >&2
-  rustup target add "$musl_target" >/dev/null
 fi
 
 if [ -z "${REGSWEEP_TEST_MOTO:-}" ] && ! command -v moto_server >/dev/null 2>&1; then

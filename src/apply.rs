@@ -2,10 +2,10 @@
 //! concurrency. Decides nothing new: just before each delete it re-reads what the registry
 //! holds (at the start of every batch, and at most a second before any delete) and skips a
 //! deletion that a concurrent push made wrong: a new tag on the digest, or a new index that
-//! lists it. It stops on errors that would repeat, and when asked to (SIGINT/SIGTERM).
+//! lists it. It stops on errors that would repeat, in a repository where the registry and the
+//! plan disagree, when asked to (SIGINT/SIGTERM) and when the time budget is spent.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,53 +14,10 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::http::{Deleted, RegistryError};
+use crate::control::{Control, Halt};
 use crate::model::{Action, Digest, Inventory, Manifest, Plan, RepositoryName, Tag};
-use crate::progress::Progress;
-
-/// Tags of a repository as they are now: digest → tags.
-pub type CurrentTags = HashMap<Digest, BTreeSet<Tag>>;
-
-/// What a repository holds right now, for the pre-delete race check.
-#[derive(Debug, Clone, Default)]
-pub struct CurrentState {
-    /// Its tags.
-    pub tags: CurrentTags,
-    /// The manifests it holds that the plan did not know (pushed since the plan was made).
-    pub new_manifests: Vec<Digest>,
-}
-
-/// What apply needs from a registry.
-///
-/// The rule every provider follows: regsweep decides which manifests go, and deletes them by
-/// digest; a registry's garbage collection, where a provider starts one, is only ever asked
-/// to collect unreferenced blobs (DigitalOcean: `unreferenced blobs only`; Harbor:
-/// `delete_untagged: false`). A registry's own "untagged manifests" sweep deletes every
-/// manifest without a tag of its own, which on distribution-based registries includes the
-/// children of kept multi-arch images and the referrers of kept images
-/// (distribution/distribution#3178). The opt-in (`REGSWEEP_GC_INCLUDE_UNTAGGED`) is checked
-/// against the plan by `plan::untagged` before anything is deleted. See docs/providers.md.
-pub trait Provider: Send + Sync {
-    /// The repository's tags right now and the manifests it holds that are not in `known`,
-    /// from one reading (an API provider lists the repository once for both).
-    fn current_state(
-        &self,
-        repository: &RepositoryName,
-        known: &HashSet<Digest>,
-    ) -> impl Future<Output = Result<CurrentState, String>> + Send;
-    /// The manifests that manifest `digest` lists (empty unless it is an index), read now.
-    fn manifest_children(
-        &self,
-        repository: &RepositoryName,
-        digest: &Digest,
-    ) -> impl Future<Output = Result<Vec<Digest>, String>> + Send;
-    /// Deletes one manifest through the registry's API.
-    fn delete_manifest(
-        &self,
-        repository: &RepositoryName,
-        digest: &Digest,
-    ) -> impl Future<Output = Result<Deleted, RegistryError>> + Send;
-}
+use crate::progress::{thousands, Progress};
+use crate::providers::{CurrentState, CurrentTags, Deletion, Provider, Reach};
 
 /// What happened to one planned deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,6 +37,12 @@ pub enum DeletionOutcome {
         /// The new index.
         index: Digest,
     },
+    /// Not deleted: the registry keeps it by a rule of its own (GitHub's last tagged version,
+    /// a GitLab protected tag). Not a failure.
+    KeptByRegistry {
+        /// The registry's reason.
+        reason: String,
+    },
     /// The registry refused or failed; a later run can retry.
     Failed {
         /// Why.
@@ -94,8 +57,14 @@ pub enum DeletionOutcome {
 pub struct Applied {
     /// Per repository and digest.
     pub outcomes: BTreeMap<(RepositoryName, Digest), DeletionOutcome>,
-    /// Why the run stopped early (deletion disabled, credentials refused, interrupted).
+    /// Why the run stopped early (deletion disabled, credentials refused, interrupted, time
+    /// budget spent).
     pub fatal: Option<String>,
+    /// Repositories where deleting stopped because the registry and the plan disagree, and
+    /// why.
+    pub stopped_repositories: BTreeMap<RepositoryName, String>,
+    /// The control's halt that ended the run early (a signal, the time budget), if any.
+    pub halt: Option<Halt>,
 }
 
 impl Applied {
@@ -126,6 +95,7 @@ impl Applied {
         Applied {
             outcomes,
             fatal: Some(reason),
+            ..Applied::default()
         }
     }
 }
@@ -214,14 +184,15 @@ async fn read_guard<P: Provider>(
 }
 
 /// Deletes what `plan` says, batch after batch (all repositories' first batches, then their
-/// second, …), each batch with at most `concurrency` requests in flight. Setting `stop`
-/// (a signal handler does) lets requests in flight finish and attempts no more.
+/// second, …), each batch with at most `concurrency` requests in flight. When `control` is
+/// stopped (a signal) or its time budget is spent, requests in flight finish and no more are
+/// attempted.
 pub async fn apply<P: Provider>(
     plan: &Plan,
     inventory: &Inventory,
     provider: &P,
     concurrency: usize,
-    stop: &AtomicBool,
+    control: &Control,
     progress: &Progress,
 ) -> Applied {
     let phase = progress.phase("delete", "manifests", plan.deletion_count() as u64);
@@ -254,10 +225,14 @@ pub async fn apply<P: Provider>(
         slots: Mutex::new(HashMap::new()),
         known: &known,
     };
-    let halted = AtomicBool::new(false);
-    let fatal: Mutex<Option<String>> = Mutex::new(None);
+    let stops = Stops {
+        control,
+        halted: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+        halt: Mutex::new(None),
+        repositories: Mutex::default(),
+    };
     let mut outcomes = BTreeMap::new();
-    let stopped = || stop.load(Ordering::SeqCst) || halted.load(Ordering::SeqCst);
 
     for step in 0..steps {
         let work: Vec<(&RepositoryName, &Digest)> = plan
@@ -269,12 +244,11 @@ pub async fn apply<P: Provider>(
         let results: Vec<((RepositoryName, Digest), DeletionOutcome)> = stream::iter(work)
             .map(|(repository, digest)| {
                 let guards = &guards;
-                let halted = &halted;
-                let fatal = &fatal;
+                let stops = &stops;
                 let planned = planned_tags(repository, digest);
                 async move {
                     let key = (repository.clone(), digest.clone());
-                    if stopped() {
+                    if stops.blocked(repository).await {
                         return (key, DeletionOutcome::NotAttempted);
                     }
                     let guard = match guards.get(provider, repository, step).await {
@@ -300,17 +274,21 @@ pub async fn apply<P: Provider>(
                         let index = index.clone();
                         return (key, DeletionOutcome::SkippedReferenced { index });
                     }
-                    if stopped() {
+                    if stops.blocked(repository).await {
                         return (key, DeletionOutcome::NotAttempted);
                     }
                     let outcome = match provider.delete_manifest(repository, digest).await {
-                        Ok(Deleted::Now) => DeletionOutcome::Deleted,
-                        Ok(Deleted::AlreadyGone) => DeletionOutcome::AlreadyGone,
+                        Ok(Deletion::Deleted) => DeletionOutcome::Deleted,
+                        Ok(Deletion::AlreadyGone) => DeletionOutcome::AlreadyGone,
+                        Ok(Deletion::KeptByRegistry { reason }) => {
+                            DeletionOutcome::KeptByRegistry { reason }
+                        }
                         Err(error) => {
-                            if error.is_fatal() {
-                                halted.store(true, Ordering::SeqCst);
-                                fatal.lock().await.get_or_insert_with(|| error.to_string());
+                            if let Some(reason) = error.halt {
+                                stops.halt.lock().await.get_or_insert(reason);
+                                return (key, DeletionOutcome::NotAttempted);
                             }
+                            stops.failed(repository, &error).await;
                             DeletionOutcome::Failed {
                                 error: error.to_string(),
                             }
@@ -339,229 +317,95 @@ pub async fn apply<P: Provider>(
                 .or_insert(DeletionOutcome::NotAttempted);
         }
     }
-    let mut fatal = fatal.into_inner();
-    let interrupted = stop.load(Ordering::SeqCst)
-        && outcomes
-            .values()
-            .any(|o| *o == DeletionOutcome::NotAttempted);
-    if fatal.is_none() && interrupted {
-        fatal = Some(
-            "interrupted: deletions in flight finished, the rest were not attempted; \
-             run again to finish"
-                .to_string(),
-        );
+    let mut fatal = stops.fatal.into_inner();
+    let halt = stops.halt.into_inner();
+    let left = outcomes
+        .values()
+        .filter(|o| **o == DeletionOutcome::NotAttempted)
+        .count();
+    if fatal.is_none() && left > 0 {
+        fatal = halt
+            .as_ref()
+            .map(|halt| halted_message(halt, left, outcomes.len()));
     }
-    Applied { outcomes, fatal }
+    Applied {
+        outcomes,
+        fatal,
+        stopped_repositories: stops.repositories.into_inner(),
+        halt,
+    }
+}
+
+/// Why deleting stops: the run's control (a signal, the time budget), a failure every further
+/// request would repeat, a repository where the registry and the plan disagree.
+struct Stops<'a> {
+    control: &'a Control,
+    /// A failure that reaches the whole run happened.
+    halted: AtomicBool,
+    /// That failure.
+    fatal: Mutex<Option<String>>,
+    /// The control's halt, once seen.
+    halt: Mutex<Option<Halt>>,
+    /// Repositories where deleting stopped, and why.
+    repositories: Mutex<BTreeMap<RepositoryName, String>>,
+}
+
+impl Stops<'_> {
+    /// Whether a deletion in `repository` must not be attempted now.
+    async fn blocked(&self, repository: &RepositoryName) -> bool {
+        if let Err(reason) = self.control.check() {
+            self.halt.lock().await.get_or_insert(reason);
+            return true;
+        }
+        self.halted.load(Ordering::SeqCst)
+            || self.repositories.lock().await.contains_key(repository)
+    }
+
+    /// Records how far a failed deletion reaches.
+    async fn failed(&self, repository: &RepositoryName, error: &crate::providers::DeleteError) {
+        match error.reach {
+            Reach::Run => {
+                self.halted.store(true, Ordering::SeqCst);
+                self.fatal
+                    .lock()
+                    .await
+                    .get_or_insert_with(|| error.to_string());
+            }
+            Reach::Repository => {
+                self.repositories
+                    .lock()
+                    .await
+                    .entry(repository.clone())
+                    .or_insert_with(|| error.to_string());
+            }
+            Reach::Manifest => {}
+        }
+    }
+}
+
+/// The one line that says why a run stopped deleting early: `time budget spent: 1,204 of
+/// 9,880 deletions left; the next run goes on`.
+pub fn halted_message(halt: &Halt, left: usize, planned: usize) -> String {
+    let counts = format!(
+        "{} of {} deletions left",
+        thousands(left as u64),
+        thousands(planned as u64)
+    );
+    match halt {
+        Halt::Stopped => {
+            format!("interrupted: deletions in flight finished, {counts}; the next run goes on")
+        }
+        Halt::OutOfTime { waiting_for: None } => {
+            format!("time budget spent: {counts}; the next run goes on")
+        }
+        Halt::OutOfTime {
+            waiting_for: Some(reason),
+        } => format!(
+            "time budget spent: {counts}; the next run goes on (the next step would wait for \
+             {reason})"
+        ),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Manifest, ManifestKind, Repository};
-    use crate::plan::{plan, Policy};
-    use std::sync::Mutex as StdMutex;
-
-    fn d(name: &str) -> Digest {
-        Digest::sha256_of(name.as_bytes())
-    }
-
-    /// A provider that records deletions and can pretend tags appeared.
-    struct Recorder {
-        tags: StdMutex<CurrentTags>,
-        deleted: StdMutex<Vec<Digest>>,
-        refuse_with_405: bool,
-        /// Indexes "pushed during the run": digest → children.
-        new_indexes: Vec<(Digest, Vec<Digest>)>,
-    }
-
-    impl Provider for Recorder {
-        async fn current_state(
-            &self,
-            _: &RepositoryName,
-            known: &HashSet<Digest>,
-        ) -> Result<CurrentState, String> {
-            let live = self.new_indexes.iter().map(|(index, _)| index.clone());
-            Ok(CurrentState {
-                tags: self.tags.lock().unwrap().clone(),
-                new_manifests: live.filter(|x| !known.contains(x)).collect(),
-            })
-        }
-        async fn manifest_children(
-            &self,
-            _: &RepositoryName,
-            digest: &Digest,
-        ) -> Result<Vec<Digest>, String> {
-            Ok(self
-                .new_indexes
-                .iter()
-                .filter(|(index, _)| index == digest)
-                .flat_map(|(_, children)| children.clone())
-                .collect())
-        }
-        async fn delete_manifest(
-            &self,
-            _: &RepositoryName,
-            digest: &Digest,
-        ) -> Result<Deleted, RegistryError> {
-            if self.refuse_with_405 {
-                return Err(RegistryError::DeletionDisabled {
-                    registry: "http://r".into(),
-                });
-            }
-            self.deleted.lock().unwrap().push(digest.clone());
-            Ok(Deleted::Now)
-        }
-    }
-
-    fn inventory() -> Inventory {
-        let mut old = Manifest::new(d("old"), ManifestKind::Image);
-        old.tags = vec!["aaaaaaa".into()];
-        let child = Manifest::new(d("child"), ManifestKind::Image);
-        let mut index = Manifest::new(d("index"), ManifestKind::Index);
-        index.children = vec![crate::model::ChildReference {
-            digest: d("child"),
-            platform: None,
-        }];
-        let mut manifests = vec![old, child, index];
-        manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
-        Inventory {
-            repositories: vec![Repository {
-                name: "app".parse().unwrap(),
-                manifests,
-                problems: vec![],
-                notes: vec![],
-            }],
-        }
-    }
-
-    fn recorder(tags: &[(&str, &str)], refuse: bool) -> Recorder {
-        let mut map = CurrentTags::new();
-        for (digest, tag) in tags {
-            map.entry(d(digest)).or_default().insert(tag.to_string());
-        }
-        Recorder {
-            tags: StdMutex::new(map),
-            deleted: StdMutex::new(vec![]),
-            refuse_with_405: refuse,
-            new_indexes: vec![],
-        }
-    }
-
-    async fn run(
-        plan: &Plan,
-        inventory: &Inventory,
-        provider: &Recorder,
-        concurrency: usize,
-        stopped: bool,
-    ) -> Applied {
-        let stop = AtomicBool::new(stopped);
-        apply(
-            plan,
-            inventory,
-            provider,
-            concurrency,
-            &stop,
-            &Progress::hidden(),
-        )
-        .await
-    }
-
-    fn policy_keep_none() -> Policy {
-        Policy {
-            hash_tag_keep: 0,
-            ..Policy::default()
-        }
-    }
-
-    #[tokio::test]
-    async fn deletes_in_plan_order() {
-        let inventory = inventory();
-        let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
-        let provider = recorder(&[("old", "aaaaaaa")], false);
-        let applied = run(&plan, &inventory, &provider, 4, false).await;
-        let deleted = provider.deleted.lock().unwrap().clone();
-        assert_eq!(deleted.len(), 3);
-        let pos = |n: &str| deleted.iter().position(|x| *x == d(n)).unwrap();
-        assert!(pos("index") < pos("child"), "index before its child");
-        assert_eq!(applied.deleted_count(), 3);
-        assert!(applied.fatal.is_none());
-    }
-
-    #[tokio::test]
-    async fn a_tag_pushed_during_the_run_wins() {
-        let inventory = inventory();
-        let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
-        // `old` still has its planned hash tag (fine) and a new `latest` (a race).
-        let provider = recorder(
-            &[("old", "aaaaaaa"), ("old", "latest"), ("child", "v2")],
-            false,
-        );
-        let applied = run(&plan, &inventory, &provider, 4, false).await;
-        let key = |n: &str| ("app".parse().unwrap(), d(n));
-        assert_eq!(
-            applied.outcomes[&key("old")],
-            DeletionOutcome::SkippedRaced {
-                tags: vec!["latest".into()]
-            }
-        );
-        assert_eq!(
-            applied.outcomes[&key("child")],
-            DeletionOutcome::SkippedRaced {
-                tags: vec!["v2".into()]
-            }
-        );
-        assert_eq!(applied.outcomes[&key("index")], DeletionOutcome::Deleted);
-        assert_eq!(*provider.deleted.lock().unwrap(), vec![d("index")]);
-    }
-
-    #[tokio::test]
-    async fn an_index_pushed_during_the_run_protects_what_it_lists() {
-        let inventory = inventory();
-        let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
-        // A new index lists a new inner index that lists `child`, a doomed manifest.
-        let mut provider = recorder(&[("old", "aaaaaaa")], false);
-        provider.new_indexes = vec![
-            (d("new-outer"), vec![d("new-inner")]),
-            (d("new-inner"), vec![d("child")]),
-        ];
-        let applied = run(&plan, &inventory, &provider, 2, false).await;
-        let key = |n: &str| ("app".parse().unwrap(), d(n));
-        assert_eq!(
-            applied.outcomes[&key("child")],
-            DeletionOutcome::SkippedReferenced {
-                index: d("new-outer")
-            }
-        );
-        assert_eq!(applied.outcomes[&key("index")], DeletionOutcome::Deleted);
-        assert_eq!(applied.outcomes[&key("old")], DeletionOutcome::Deleted);
-    }
-
-    #[tokio::test]
-    async fn a_stop_request_attempts_nothing_more() {
-        let inventory = inventory();
-        let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
-        let provider = recorder(&[], false);
-        let applied = run(&plan, &inventory, &provider, 1, true).await;
-        assert_eq!(applied.deleted_count(), 0);
-        assert!(provider.deleted.lock().unwrap().is_empty());
-        assert!(applied.fatal.unwrap().starts_with("interrupted"));
-    }
-
-    #[tokio::test]
-    async fn deletion_disabled_stops_the_run() {
-        let inventory = inventory();
-        let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
-        let provider = recorder(&[], true);
-        let applied = run(&plan, &inventory, &provider, 1, false).await;
-        assert!(applied
-            .fatal
-            .as_ref()
-            .unwrap()
-            .contains("REGISTRY_STORAGE_DELETE_ENABLED=true"));
-        assert_eq!(applied.deleted_count(), 0);
-        assert!(applied
-            .outcomes
-            .values()
-            .any(|o| *o == DeletionOutcome::NotAttempted));
-    }
-}
+mod tests;

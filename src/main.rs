@@ -1,23 +1,32 @@
-//! The `regsweep` binary: parse flags, validate, run, print the report, exit with its status.
+//! The `regsweep` binary: parse flags, validate, run, print the report, publish it, exit with
+//! its status. Nothing else.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
-use regsweep::cli::Cli;
-use regsweep::publish;
-use regsweep::report::{json, markdown, text};
-use regsweep::settings::{OutputFormat, Settings};
-use regsweep::ExitStatus;
+use regsweep::control::Control;
+use regsweep::progress::Progress;
+use regsweep::publish::{self, Targets};
+use regsweep::registry::{Http, TlsOptions};
+use regsweep::settings::{parse_command_line, CommandLineError, Settings};
+use regsweep::{report, run, ExitStatus};
 
 fn exit(status: ExitStatus) -> ExitCode {
     ExitCode::from(status as u8)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = match Settings::from_cli(&cli) {
-        Ok(settings) => settings,
+    let cli = match parse_command_line(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(CommandLineError::Input(error)) => {
+            eprintln!("error: {error}");
+            return exit(ExitStatus::BadUsage);
+        }
+        Err(CommandLineError::Clap(error)) => error.exit(),
+    };
+    let parsed = Settings::from_cli(&cli).and_then(|s| Ok((s, Targets::from_cli(&cli)?)));
+    let (settings, targets) = match parsed {
+        Ok(both) => both,
         Err(error) => {
             eprintln!("error: {error}");
             return exit(ExitStatus::BadUsage);
@@ -52,28 +61,36 @@ fn main() -> ExitCode {
             return exit(ExitStatus::FailedBeforeDeleting);
         }
     };
-    match runtime.block_on(regsweep::run(&settings)) {
+    let control = Control::new(None);
+    let progress = Progress::new(settings.quiet).with_log_groups(targets.github.is_some());
+    runtime.spawn(run::watch_signals(control.clone()));
+    let outcome = runtime.block_on(run::run(&settings, &control, &progress));
+    // Publishing is not the run: it goes on after a first signal, under its own control, and
+    // trusts the registry's CA bundle but never skips certificate checks for GitHub or GitLab.
+    let publishing = TlsOptions {
+        accept_invalid_certificates: false,
+        extra_roots_pem: settings.tls.extra_roots_pem.clone(),
+    };
+    let http = Http::new(&publishing, settings.retry.clone(), Control::default());
+    match outcome {
         Ok(outcome) => {
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
             // A closed pipe (`| head`) is not worth a panic; the exit status still tells.
-            let _ = match settings.output {
-                OutputFormat::Text => stdout.write_all(text::render(&outcome.summary).as_bytes()),
-                OutputFormat::Json => json::write(&outcome.summary, &mut stdout),
-                OutputFormat::Markdown => {
-                    stdout.write_all(markdown::render(&outcome.summary).as_bytes())
-                }
-            };
+            let _ = report::write(settings.output, &outcome.summary, &mut stdout);
             let _ = stdout.flush();
             if let Some(fatal) = &outcome.summary.fatal {
                 eprintln!("error: {fatal}");
             }
-            runtime.block_on(publish::publish(&settings, &outcome.summary));
+            match http {
+                Ok(http) => runtime.block_on(publish::publish(&targets, &outcome.summary, &http)),
+                Err(error) => eprintln!("warning: cannot publish the report: {error}"),
+            }
             exit(outcome.status)
         }
         Err(error) => {
             eprintln!("error: {error}");
-            publish::failed(&settings, &error.to_string());
-            exit(ExitStatus::FailedBeforeDeleting)
+            publish::failed(&targets, &error.to_string());
+            exit(error.exit_status())
         }
     }
 }

@@ -1,4 +1,6 @@
-//! manifest: parses manifest and image-config documents into what the planner needs.
+//! manifest: parses manifest and image-config documents into what the planner needs, and
+//! turns a parsed document into the model's `Manifest` (wherever the bytes came from:
+//! storage or the registry API).
 //!
 //! Pure functions over bytes; no I/O. Parsing is deliberately lenient about fields the tool
 //! does not use and strict about the ones it does (digests), because a manifest that cannot be
@@ -7,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::model::{BlobReference, ChildReference, Digest, ManifestKind, Platform};
+use crate::model::{BlobReference, ChildReference, Digest, Manifest, ManifestKind, Platform};
 
 /// Media type of a Docker schema2 image manifest.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -320,6 +322,62 @@ pub fn parse_config(bytes: &[u8]) -> Result<ParsedConfig, ManifestError> {
         platform,
         created_note,
     })
+}
+
+/// Checks a manifest document against its digest and parses it.
+pub fn parse_document(digest: &Digest, bytes: &[u8]) -> Result<ParsedManifest, String> {
+    if !digest.matches(bytes) {
+        return Err(format!(
+            "manifest `{digest}`: content does not match its digest (storage corrupt?)"
+        ));
+    }
+    parse_manifest(bytes, None).map_err(|e| format!("manifest `{digest}`: {e}"))
+}
+
+/// A manifest with an optional note, or the problem that kept it from being read.
+pub type ManifestRead = Result<(Manifest, Option<String>), String>;
+
+/// A manifest from its document (checked against `digest`), and the digest of the image
+/// config still to be read for its `created` date and platform (`None` unless an image).
+pub fn manifest_from_document(
+    digest: &Digest,
+    bytes: &[u8],
+) -> Result<(Manifest, Option<Digest>), String> {
+    let parsed = parse_document(digest, bytes)?;
+    let mut manifest = Manifest::new(digest.clone(), parsed.kind);
+    manifest.media_type = parsed.media_type;
+    manifest.size = bytes.len() as u64;
+    manifest.children = parsed.children;
+    manifest.subject = parsed.subject;
+    manifest.artifact_type = parsed.artifact_type;
+    manifest.created = parsed.created_annotation.filter(|d| d.timestamp() > 0);
+    let config = parsed.config.as_ref().map(|c| c.digest.clone());
+    manifest.blobs = parsed.config.into_iter().chain(parsed.layers).collect();
+    // Only an image's config says when it was built and for which platform.
+    let config = config.filter(|_| parsed.kind == ManifestKind::Image);
+    Ok((manifest, config))
+}
+
+/// Completes an image manifest with its config's `created` and platform; a note when the
+/// date had to be guessed.
+pub fn with_config(
+    mut manifest: Manifest,
+    config: &Digest,
+    read: Result<Vec<u8>, String>,
+) -> ManifestRead {
+    let digest = manifest.digest.clone();
+    let bytes = read.map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
+    let parsed = parse_config(&bytes)
+        .map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
+    manifest.created = parsed.created.or(manifest.created);
+    manifest.platform = parsed.platform;
+    let note = match (&manifest.created, parsed.created_note) {
+        (None, Some(note)) => Some(format!(
+            "manifest `{digest}`: {note}; ranked by the time it was pushed"
+        )),
+        _ => None,
+    };
+    Ok((manifest, note))
 }
 
 #[cfg(test)]

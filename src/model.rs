@@ -445,6 +445,42 @@ impl Plan {
     }
 }
 
+/// How to free the space after deleting manifests, as the report shows it. Comes from the
+/// provider: each registry has its own way (a command, an API call regsweep makes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GarbageCollectionAdvice {
+    /// The command to run.
+    pub command: String,
+    /// What to be careful about.
+    pub warnings: Vec<String>,
+}
+
+/// A garbage collection the run started and followed (DigitalOcean, Harbor).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GarbageCollectionRun {
+    /// The registry's id for it.
+    #[serde(rename = "uuid")]
+    pub id: String,
+    /// How it ended: `succeeded`, `failed`, `cancelled`, …
+    pub status: String,
+    /// Blobs it deleted, when the registry says.
+    pub blobs_deleted: Option<u64>,
+    /// Bytes it freed, when the registry says.
+    pub freed_bytes: Option<u64>,
+    /// The type that ran (`unreferenced blobs only`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Why regsweep asked for that type.
+    pub why: String,
+}
+
+impl GarbageCollectionRun {
+    /// Whether it ended well.
+    pub fn succeeded(&self) -> bool {
+        self.status.eq_ignore_ascii_case("succeeded") || self.status.eq_ignore_ascii_case("success")
+    }
+}
+
 /// Counts by label, for totals.
 pub type Counts = BTreeMap<&'static str, usize>;
 

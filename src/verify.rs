@@ -7,10 +7,10 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::http::RegistryClient;
 use crate::manifest::parse_manifest;
 use crate::model::{Digest, RepositoryName, Tag};
 use crate::progress::Progress;
+use crate::registry::RegistryClient;
 
 /// Upper bound on manifests followed from one tag (nested indexes), so a loop cannot hang us.
 const MAX_MANIFESTS_PER_TAG: usize = 10_000;

@@ -147,7 +147,7 @@ fn a_merge_request_gets_one_note_per_registry_updated_in_place() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("warning: cannot note on merge request !7: GitLab answered 403 Forbidden")
+            .contains("warning: cannot note on merge request !7: the GitLab API refused creating the note: 403 Forbidden;")
             && run.stderr.contains("`api` scope"),
         "{}",
         run.stderr

@@ -1,27 +1,27 @@
 //! comment: one sticky pull-request comment per registry (`REGSWEEP_COMMENT_ON_PR=true` on a
-//! `pull_request` event), through the GitHub REST API with `octocrab`. The comment is found by
+//! `pull_request` event), through the GitHub REST API over the run's HTTP layer (its retries
+//! and GitHub's rate limits, like every other request). The comment is found by
 //! a hidden marker naming the registry and by its author being the token's own account, then
 //! updated in place (PATCH); it is created only when there is none. A read-only token (a pull
 //! request from a fork) answers 403: the caller falls back to the job summary with a warning.
 
 use std::path::Path;
 
-use octocrab::models::CommentId;
-use octocrab::Octocrab;
+use reqwest::{header, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
 
 use super::fit;
 use super::github::{json_pointer, PullRequest};
-use crate::report::{markdown, Summary};
+use crate::registry::rest::{next_from_link, whole_body, ApiError, RestApi};
+use crate::registry::Http;
 
 /// GitHub refuses comments longer than this (characters; bytes bound them).
 pub const COMMENT_LIMIT: usize = 65_536;
 
 /// The account `GITHUB_TOKEN` comments as (it may not read `/user`).
 pub const ACTIONS_BOT: &str = "github-actions[bot]";
-
-/// The most comment pages read (100 a page): a bound on the loop.
-const MAX_PAGES: u32 = 100;
 
 /// What happened to the comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,109 +60,113 @@ pub fn marker(registry: &str) -> String {
 }
 
 /// The comment's body: the marker, then the Markdown report cut to GitHub's limit.
-pub fn body(summary: &Summary, report_json: &Path) -> String {
-    let marker = marker(&summary.registry);
+pub fn body(markdown: &str, registry: &str, report_json: &Path) -> String {
+    let marker = marker(registry);
     let budget = COMMENT_LIMIT.saturating_sub(marker.len() + 1);
     format!(
         "{marker}\n{}",
-        fit(
-            &markdown::render(summary),
-            budget,
-            &json_pointer(report_json)
-        )
+        fit(markdown, budget, &json_pointer(report_json))
     )
 }
 
-fn status_of(error: &octocrab::Error) -> Option<u16> {
-    match error {
-        octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
-        _ => None,
-    }
-}
-
-/// An octocrab error in one line: GitHub's status and message, or the cause.
-fn describe(error: &octocrab::Error) -> String {
-    match error {
-        octocrab::Error::GitHub { source, .. } => {
-            format!("GitHub answered {}: {}", source.status_code, source.message)
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut cause = std::error::Error::source(other);
-            while let Some(inner) = cause {
-                text.push_str(&format!(": {inner}"));
-                cause = inner.source();
-            }
-            text
-        }
-    }
-}
-
-/// Creates or updates this registry's comment on `pull_request`.
+/// Creates or updates this registry's comment on `pull_request` with `markdown` (the report),
+/// through the GitHub REST API over the run's HTTP layer.
 pub async fn comment(
-    summary: &Summary,
+    markdown: &str,
+    registry: &str,
     pull_request: &PullRequest,
     token: &SecretString,
     report_json: &Path,
+    http: &Http,
 ) -> Result<Commented, CommentError> {
     let number = pull_request.number;
-    let failed = |error: octocrab::Error| match status_of(&error) {
-        Some(403) => CommentError::Forbidden { number },
+    let failed = |error: ApiError| match error.status() {
+        Some(StatusCode::FORBIDDEN) => CommentError::Forbidden { number },
         _ => CommentError::Failed {
             number,
-            message: describe(&error),
+            message: error.to_string(),
         },
     };
-    let github = Octocrab::builder()
-        .base_uri(pull_request.api_url.as_str())
-        .map_err(failed)?
-        .personal_token(token.expose_secret().to_string())
-        .build()
-        .map_err(failed)?;
+    let base = Url::parse(&pull_request.api_url).map_err(|e| CommentError::Failed {
+        number,
+        message: format!(
+            "GITHUB_API_URL `{}` is not a URL: {e}",
+            pull_request.api_url
+        ),
+    })?;
+    let bearer = SecretString::from(format!("Bearer {}", token.expose_secret()));
+    let github = RestApi::new("GitHub API", http.clone(), base)
+        .with_authorization(header::AUTHORIZATION, bearer)
+        .with_refusal_hint("the token needs `pull-requests: write`");
     // A personal or app token can say who it is; GITHUB_TOKEN cannot (403) and is the bot.
-    let me = match github.current().user().await {
-        Ok(user) => user.login,
-        Err(_) => ACTIONS_BOT.to_string(),
+    let me = match github
+        .get::<Login>(github.url("/user"), "reading the token's user")
+        .await
+    {
+        Ok(Some(user)) => user.login,
+        _ => ACTIONS_BOT.to_string(),
     };
-    let marker = marker(&summary.registry);
-    let issues = github.issues(&pull_request.owner, &pull_request.repo);
-    let mut existing: Option<CommentId> = None;
-    for page in 1..=MAX_PAGES {
-        let comments = issues
-            .list_comments(number)
-            .per_page(100)
-            .page(page)
-            .send()
-            .await
-            .map_err(failed)?;
-        existing = comments
-            .items
-            .iter()
-            .find(|c| c.user.login == me && c.body.as_deref().is_some_and(|b| b.contains(&marker)))
-            .map(|c| c.id);
-        if existing.is_some() || comments.next.is_none() {
-            break;
-        }
-    }
-    let body = body(summary, report_json);
+    let marker = marker(registry);
+    let repository = format!("/repos/{}/{}", pull_request.owner, pull_request.repo);
+    let first = github.url(&format!(
+        "{repository}/issues/{number}/comments?per_page=100&page=1"
+    ));
+    let comments: Vec<IssueComment> = github
+        .pages(
+            first,
+            "listing the pull request's comments",
+            whole_body,
+            next_from_link,
+        )
+        .await
+        .map_err(failed)?
+        .unwrap_or_default();
+    let existing = comments
+        .iter()
+        .find(|c| c.user.login == me && c.body.as_deref().is_some_and(|b| b.contains(&marker)))
+        .map(|c| c.id);
+    let body = serde_json::json!({ "body": body(markdown, registry, report_json) });
     match existing {
         Some(id) => {
-            // PATCH, as the REST reference gives it (octocrab's `update_comment` POSTs).
-            let route = format!(
-                "/repos/{}/{}/issues/comments/{id}",
-                pull_request.owner, pull_request.repo
-            );
-            let _: octocrab::models::issues::Comment = github
-                .patch(route, Some(&serde_json::json!({ "body": body })))
+            // PATCH, as the REST reference gives it.
+            let url = github.url(&format!("{repository}/issues/comments/{id}"));
+            let action = "updating the comment";
+            let answer = github
+                .call(Method::PATCH, url, Some(&body), action)
                 .await
                 .map_err(failed)?;
-            Ok(Commented::Updated(id.0))
+            if answer.status != StatusCode::OK {
+                return Err(failed(github.unexpected(action, &answer)));
+            }
+            Ok(Commented::Updated(id))
         }
         None => {
-            let created = issues.create_comment(number, body).await.map_err(failed)?;
-            Ok(Commented::Created(created.id.0))
+            let url = github.url(&format!("{repository}/issues/{number}/comments"));
+            let action = "creating the comment";
+            let answer = github
+                .call(Method::POST, url, Some(&body), action)
+                .await
+                .map_err(failed)?;
+            if answer.status != StatusCode::CREATED {
+                return Err(failed(github.unexpected(action, &answer)));
+            }
+            let id = answer.body["id"].as_u64().unwrap_or_default();
+            Ok(Commented::Created(id))
         }
     }
+}
+
+#[derive(Deserialize)]
+struct Login {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct IssueComment {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+    user: Login,
 }
 
 #[cfg(test)]
@@ -176,7 +180,8 @@ mod tests {
     #[test]
     fn the_body_carries_the_marker_and_fits() {
         let summary = fixtures::summary(false);
-        let body = body(&summary, Path::new("/tmp/r.json"));
+        let markdown = crate::report::markdown::render(&summary);
+        let body = body(&markdown, &summary.registry, Path::new("/tmp/r.json"));
         assert!(body.starts_with(&marker(&summary.registry)));
         assert!(body.len() <= COMMENT_LIMIT);
         assert_eq!(marker("https://r--x"), "<!-- regsweep: https://r- -x -->");

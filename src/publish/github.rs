@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::fit;
 use crate::apply::DeletionOutcome;
 use crate::model::Reason;
-use crate::report::{json, markdown, Summary};
+use crate::report::{json, Summary};
 
 /// GitHub drops a step summary larger than this entirely.
 pub const SUMMARY_LIMIT: usize = 1024 * 1024;
@@ -138,6 +138,9 @@ pub fn annotations(summary: &Summary) -> Vec<String> {
                     "::warning title=regsweep: deletion skipped::{at} was not deleted: index `{}` pushed during the run lists it",
                     index.short()
                 )),
+                (Some(DeletionOutcome::KeptByRegistry { reason }), _) => lines.push(format!(
+                    "::notice title=regsweep: kept by the registry::{at} was not deleted: {reason}"
+                )),
                 (Some(DeletionOutcome::Failed { error }), _) => lines.push(format!(
                     "::warning title=regsweep: deletion failed::{at}: {error}"
                 )),
@@ -254,9 +257,10 @@ fn append(path: &Path, text: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }
 
-/// Writes the JSON report, the job summary and the step outputs. Returns what could not be
-/// written, as warnings for the log (publishing never changes the run's outcome).
-pub fn publish(summary: &Summary, target: &GithubActions) -> Vec<String> {
+/// Writes the JSON report, the job summary (`markdown`, the report rendered once) and the step
+/// outputs. Returns what could not be written, as warnings for the log (publishing never
+/// changes the run's outcome).
+pub fn publish(summary: &Summary, markdown: &str, target: &GithubActions) -> Vec<String> {
     let mut problems = Vec::new();
     let mut report = Vec::new();
     match json::write(summary, &mut report)
@@ -272,7 +276,7 @@ pub fn publish(summary: &Summary, target: &GithubActions) -> Vec<String> {
         let used = std::fs::metadata(path)
             .map(|m| m.len() as usize)
             .unwrap_or(0);
-        let text = fit_summary(&markdown::render(summary), used, &target.report_json);
+        let text = fit_summary(markdown, used, &target.report_json);
         if let Err(problem) = append(path, &text) {
             problems.push(problem);
         }
@@ -351,7 +355,8 @@ mod tests {
             pull_request: None,
         };
         let summary = fixtures::summary(false);
-        assert!(publish(&summary, &target).is_empty());
+        let markdown = crate::report::markdown::render(&summary);
+        assert!(publish(&summary, &markdown, &target).is_empty());
         let written = std::fs::read_to_string(folder.path().join("summary.md")).unwrap();
         insta::assert_snapshot!("job_summary", written);
         let outputs = std::fs::read_to_string(folder.path().join("output")).unwrap();

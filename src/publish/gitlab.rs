@@ -3,21 +3,19 @@
 //! `CI_JOB_TOKEN` cannot post notes), through the GitLab REST API (v4): found by a hidden marker
 //! and by its author being the token's own user, updated in place (PUT), created once (POST).
 
-use std::time::Duration;
-
+use reqwest::header::HeaderName;
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
+use url::Url;
 
 use super::comment::marker;
 use super::fit;
-use crate::report::{markdown, Summary};
+use crate::registry::rest::{next_from_link_or_page_header, whole_body, RestApi};
+use crate::registry::Http;
 
 /// GitLab's limit for a note's body (characters; bytes bound them).
 pub const NOTE_LIMIT: usize = 1_000_000;
-
-/// The most note pages read (100 a page): a bound on the loop.
-const MAX_PAGES: u32 = 100;
 
 /// A merge request to note on, from GitLab's predefined CI variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,117 +67,85 @@ struct Note {
     author: User,
 }
 
-struct Api<'a> {
-    http: reqwest::Client,
-    base: &'a str,
-    token: &'a SecretString,
-}
-
-impl Api<'_> {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<reqwest::Response, String> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .header("PRIVATE-TOKEN", self.token.expose_secret());
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("{method} {path}: {e}"))?;
-        match response.status() {
-            status if status.is_success() => Ok(response),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(format!(
-                "GitLab answered {} to {method} {path} (REGSWEEP_GITLAB_TOKEN needs the `api` \
-                 scope and at least Reporter access; CI_JOB_TOKEN cannot post notes)",
-                response.status()
-            )),
-            status => Err(format!("GitLab answered {status} to {method} {path}")),
-        }
-    }
-}
-
-/// Creates or updates this registry's note on `merge_request`.
+/// Creates or updates this registry's note on `merge_request` with `markdown` (the report),
+/// through the GitLab REST API over the run's HTTP layer.
 pub async fn note(
-    summary: &Summary,
+    markdown: &str,
+    registry: &str,
     merge_request: &MergeRequest,
     token: &SecretString,
     whole_report: &str,
+    http: &Http,
 ) -> Result<Noted, String> {
-    let api = Api {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| e.to_string())?,
-        base: &merge_request.api_url,
-        token,
-    };
+    let base = Url::parse(&merge_request.api_url).map_err(|e| {
+        format!(
+            "CI_API_V4_URL `{}` is not a URL: {e}",
+            merge_request.api_url
+        )
+    })?;
+    let api = RestApi::new("GitLab API", http.clone(), base)
+        .with_authorization(HeaderName::from_static("private-token"), token.clone())
+        .with_refusal_hint(
+            "REGSWEEP_GITLAB_TOKEN needs the `api` scope and at least Reporter access; \
+             CI_JOB_TOKEN cannot post notes",
+        );
     let me: User = api
-        .call(Method::GET, "/user", None)
-        .await?
-        .json()
+        .get(api.url("/user"), "reading the token's user")
         .await
-        .map_err(|e| format!("GET /user: {e}"))?;
+        .map_err(|e| e.to_string())?
+        .ok_or("GET /user: not found")?;
     let project = merge_request.project_id.replace('/', "%2F");
     let notes_path = format!(
         "/projects/{project}/merge_requests/{}/notes",
         merge_request.iid
     );
-    let marker = marker(&summary.registry);
-    let mut existing = None;
-    let mut page = 1;
-    for _ in 0..MAX_PAGES {
-        let response = api
-            .call(
-                Method::GET,
-                &format!("{notes_path}?per_page=100&page={page}&sort=asc&order_by=created_at"),
-                None,
-            )
-            .await?;
-        let next = response
-            .headers()
-            .get("x-next-page")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u32>().ok());
-        let notes: Vec<Note> = response
-            .json()
-            .await
-            .map_err(|e| format!("GET {notes_path}: {e}"))?;
-        existing = notes
-            .iter()
-            .find(|n| !n.system && n.author.id == me.id && n.body.contains(&marker))
-            .map(|n| n.id);
-        match next {
-            Some(next) if existing.is_none() && next > page => page = next,
-            _ => break,
-        }
-    }
+    let marker = marker(registry);
+    let first = api.url(&format!(
+        "{notes_path}?per_page=100&page=1&sort=asc&order_by=created_at"
+    ));
+    let notes: Vec<Note> = api
+        .pages(
+            first,
+            "listing the merge request's notes",
+            whole_body,
+            next_from_link_or_page_header,
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let existing = notes
+        .iter()
+        .find(|n| !n.system && n.author.id == me.id && n.body.contains(&marker))
+        .map(|n| n.id);
     let budget = NOTE_LIMIT.saturating_sub(marker.len() + 1);
     let body = serde_json::json!({
-        "body": format!("{marker}\n{}", fit(&markdown::render(summary), budget, whole_report))
+        "body": format!("{marker}\n{}", fit(markdown, budget, whole_report))
     });
-    match existing {
-        Some(id) => {
-            api.call(Method::PUT, &format!("{notes_path}/{id}"), Some(&body))
-                .await?;
-            Ok(Noted::Updated(id))
-        }
-        None => {
-            let created: Note = api
-                .call(Method::POST, &notes_path, Some(&body))
-                .await?
-                .json()
-                .await
-                .map_err(|e| format!("POST {notes_path}: {e}"))?;
-            Ok(Noted::Created(created.id))
-        }
+    let (method, url, action, expected) = match existing {
+        Some(id) => (
+            Method::PUT,
+            api.url(&format!("{notes_path}/{id}")),
+            "updating the note",
+            StatusCode::OK,
+        ),
+        None => (
+            Method::POST,
+            api.url(&notes_path),
+            "creating the note",
+            StatusCode::CREATED,
+        ),
+    };
+    let answer = api
+        .call(method, url, Some(&body), action)
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status != expected {
+        return Err(api.unexpected(action, &answer).to_string());
     }
+    Ok(match existing {
+        Some(id) => Noted::Updated(id),
+        None => Noted::Created(answer.body["id"].as_u64().unwrap_or_default()),
+    })
 }
 
 #[cfg(test)]

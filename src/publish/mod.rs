@@ -9,19 +9,65 @@ pub mod github;
 pub mod gitlab;
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
+use secrecy::SecretString;
+
+use crate::cli::Cli;
+use crate::registry::Http;
 use crate::report::{json, markdown, Summary};
-use crate::settings::Settings;
+use crate::settings::{non_empty, SettingsError};
 
-/// Publishes `summary` everywhere `settings` asks for; messages go to standard error.
-pub async fn publish(settings: &Settings, summary: &Summary) {
-    let files: [(_, fn(&_) -> String); 2] = [
-        (&settings.markdown_file, markdown::render),
-        (&settings.json_file, json::render),
+/// Where a run's results go beyond standard output: from the options and the CI environment.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// Also write the Markdown report here.
+    pub markdown_file: Option<PathBuf>,
+    /// Also write the JSON report here.
+    pub json_file: Option<PathBuf>,
+    /// Where to publish inside GitHub Actions; `None` elsewhere or with
+    /// `REGSWEEP_GITHUB_SUMMARY=false`.
+    pub github: Option<github::GithubActions>,
+    /// Comment on the pull request (with `github` and a token).
+    pub comment_on_pr: bool,
+    /// The token for pull-request comments (`GITHUB_TOKEN`).
+    pub github_token: Option<SecretString>,
+    /// The merge request of a GitLab merge-request pipeline, to note on with `gitlab_token`.
+    pub gitlab: Option<gitlab::MergeRequest>,
+    /// A GitLab token with `api` scope.
+    pub gitlab_token: Option<SecretString>,
+}
+
+impl Targets {
+    /// The targets the options and the environment (`GITHUB_ACTIONS`, `GITLAB_CI`, …) name.
+    pub fn from_cli(cli: &Cli) -> Result<Targets, SettingsError> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let summary = cli.github_summary;
+        Ok(Targets {
+            markdown_file: non_empty(&cli.markdown_file).map(PathBuf::from),
+            json_file: non_empty(&cli.json_file).map(PathBuf::from),
+            github: summary
+                .then(|| github::GithubActions::from_env(lookup))
+                .flatten(),
+            comment_on_pr: cli.comment_on_pr,
+            github_token: non_empty(&cli.github_token).map(|t| SecretString::from(t.to_string())),
+            gitlab: gitlab::MergeRequest::from_env(lookup),
+            gitlab_token: non_empty(&cli.gitlab_token).map(|t| SecretString::from(t.to_string())),
+        })
+    }
+}
+
+/// Publishes `summary` everywhere `targets` asks for, through `http` (the run's HTTP layer);
+/// messages go to standard error. The Markdown report is rendered once for all of them.
+pub async fn publish(targets: &Targets, summary: &Summary, http: &Http) {
+    let markdown = markdown::render(summary);
+    let files = [
+        (&targets.markdown_file, markdown.clone()),
+        (&targets.json_file, json::render(summary)),
     ];
-    for (path, render) in files {
+    for (path, text) in files {
         if let Some(path) = path {
-            if let Err(error) = std::fs::write(path, render(summary)) {
+            if let Err(error) = std::fs::write(path, text) {
                 eprintln!(
                     "warning: cannot write the report to `{}`: {error}",
                     path.display()
@@ -29,12 +75,21 @@ pub async fn publish(settings: &Settings, summary: &Summary) {
             }
         }
     }
-    if let (Some(merge_request), Some(token)) = (&settings.gitlab, &settings.gitlab_token) {
-        let whole = match &settings.json_file {
+    if let (Some(merge_request), Some(token)) = (&targets.gitlab, &targets.gitlab_token) {
+        let whole = match &targets.json_file {
             Some(path) => format!("the job's artifact `{}`", path.display()),
             None => "in the job log".to_string(),
         };
-        match gitlab::note(summary, merge_request, token, &whole).await {
+        let noted = gitlab::note(
+            &markdown,
+            &summary.registry,
+            merge_request,
+            token,
+            &whole,
+            http,
+        )
+        .await;
+        match noted {
             Ok(gitlab::Noted::Created(id)) => eprintln!(
                 "regsweep: noted on merge request !{} (note {id})",
                 merge_request.iid
@@ -50,16 +105,23 @@ pub async fn publish(settings: &Settings, summary: &Summary) {
             ),
         }
     }
-    if let Some(target) = &settings.github {
+    if let Some(target) = &targets.github {
         for line in github::annotations(summary) {
             eprintln!("{line}");
         }
-        let mut problems = github::publish(summary, target);
-        match (&target.pull_request, &settings.github_token) {
-            _ if !settings.comment_on_pr => {}
+        let mut problems = github::publish(summary, &markdown, target);
+        match (&target.pull_request, &targets.github_token) {
+            _ if !targets.comment_on_pr => {}
             (Some(pull_request), Some(token)) => {
-                let commented =
-                    comment::comment(summary, pull_request, token, &target.report_json).await;
+                let commented = comment::comment(
+                    &markdown,
+                    &summary.registry,
+                    pull_request,
+                    token,
+                    &target.report_json,
+                    http,
+                )
+                .await;
                 match commented {
                     Ok(comment::Commented::Created(id)) => {
                         eprintln!(
@@ -93,8 +155,8 @@ pub async fn publish(settings: &Settings, summary: &Summary) {
 }
 
 /// A run that stopped before it had a summary: an error annotation in GitHub Actions.
-pub fn failed(settings: &Settings, error: &str) {
-    if settings.github.is_some() {
+pub fn failed(targets: &Targets, error: &str) {
+    if targets.github.is_some() {
         eprintln!("::error title=regsweep::{}", github::escape_data(error));
     }
 }

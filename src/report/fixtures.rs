@@ -177,7 +177,10 @@ pub fn summary(dry_run: bool) -> Summary {
         registry: "http://registry.example:5000",
         storage: "/registry",
         dry_run,
-        registry_config: "/etc/docker/registry/config.yml",
     };
-    summarize(&inventory, &plan, &policy, applied.as_ref(), &context)
+    let mut summary = summarize(&inventory, &plan, &policy, applied.as_ref(), &context);
+    summary.garbage_collection = Some(crate::providers::distribution::self_hosted_gc_advice(
+        "/etc/docker/registry/config.yml",
+    ));
+    summary
 }

@@ -38,6 +38,9 @@ fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
                 index.short()
             )
         }
+        Some(DeletionOutcome::KeptByRegistry { reason }) => {
+            format!("kept by the registry: {}", escape(reason))
+        }
         Some(DeletionOutcome::Failed { error }) => format!("**failed**: {}", escape(error)),
         Some(DeletionOutcome::NotAttempted) | None => "not deleted: the run stopped".into(),
     }
@@ -247,7 +250,7 @@ pub fn render(summary: &Summary) -> String {
         let _ = writeln!(
             out,
             "### Garbage collection\n\n`{}`: **{}**, {} blobs deleted, {} freed.\n",
-            run.uuid,
+            run.id,
             escape(&run.status),
             run.blobs_deleted.unwrap_or(0),
             human_bytes(run.freed_bytes.unwrap_or(0))

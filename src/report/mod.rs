@@ -12,7 +12,32 @@ use serde::Serialize;
 
 use crate::apply::{Applied, DeletionOutcome};
 use crate::model::{Action, Digest, Inventory, ManifestKind, Plan, Reason};
+pub use crate::model::{GarbageCollectionAdvice, GarbageCollectionRun};
 use crate::plan::{classify_tag, Policy, TagKind};
+
+/// The report format on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// The seed's terminal format.
+    Text,
+    /// One JSON document.
+    Json,
+    /// GitHub-flavoured Markdown.
+    Markdown,
+}
+
+/// Writes `summary` in `format` to `out` (JSON streamed, not held as one string).
+pub fn write(
+    format: OutputFormat,
+    summary: &Summary,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    match format {
+        OutputFormat::Text => out.write_all(text::render(summary).as_bytes()),
+        OutputFormat::Json => json::write(summary, out),
+        OutputFormat::Markdown => out.write_all(markdown::render(summary).as_bytes()),
+    }
+}
 
 /// The JSON report's schema version; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -40,9 +65,9 @@ pub struct Summary {
     pub garbage_collection: Option<GarbageCollectionAdvice>,
     /// The error that stopped the run, if one did.
     pub fatal: Option<String>,
-    /// The garbage collection this run started and followed (DigitalOcean).
+    /// The garbage collection this run started and followed (DigitalOcean, Harbor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub garbage_collection_run: Option<crate::digitalocean::GarbageCollection>,
+    pub garbage_collection_run: Option<GarbageCollectionRun>,
     /// What the reader must know about how far the run could see (an API-only run cannot
     /// see untagged manifests).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -151,6 +176,10 @@ pub struct Totals {
     pub skipped: usize,
     /// Deletions not attempted because the run stopped.
     pub not_attempted: usize,
+    /// Planned deletions the registry refused by a rule of its own (GitHub's last tagged
+    /// version, a GitLab protected tag): kept, not failed.
+    #[serde(default)]
+    pub kept_by_registry: usize,
     /// Kept, by reason label.
     pub kept_by_reason: BTreeMap<&'static str, usize>,
     /// Planned deletions, by reason label.
@@ -164,15 +193,6 @@ pub struct Totals {
     pub incomplete_repositories: usize,
 }
 
-/// How to free the space after deleting manifests from a self-hosted registry.
-#[derive(Debug, Clone, Serialize)]
-pub struct GarbageCollectionAdvice {
-    /// The command to run.
-    pub command: String,
-    /// What to be careful about.
-    pub warnings: Vec<String>,
-}
-
 /// Facts about the run that are not in the plan.
 #[derive(Debug, Clone)]
 pub struct RunContext<'a> {
@@ -182,8 +202,6 @@ pub struct RunContext<'a> {
     pub storage: &'a str,
     /// Dry run?
     pub dry_run: bool,
-    /// Path of the registry's config file, for the garbage-collection command.
-    pub registry_config: &'a str,
 }
 
 fn tag_kind_label(kind: &TagKind) -> &'static str {
@@ -277,6 +295,10 @@ pub fn summarize(
                             totals.not_attempted += 1;
                             false
                         }
+                        Some(DeletionOutcome::KeptByRegistry { .. }) => {
+                            totals.kept_by_registry += 1;
+                            false
+                        }
                         None => applied.is_none(),
                     }
                 }
@@ -330,20 +352,6 @@ pub fn summarize(
         .sum();
     totals.reclaimable_is_upper_bound = !policy.repositories.is_empty();
 
-    let garbage_collection = (totals.planned_deletions > 0).then(|| GarbageCollectionAdvice {
-        command: format!("registry garbage-collect {}", context.registry_config),
-        warnings: vec![
-            "run it with the registry stopped or in read-only mode \
-             (storage.maintenance.readonly.enabled: true)"
-                .to_string(),
-            "do not add --delete-untagged on registry 2.x: it deletes the untagged children \
-             of multi-arch images (distribution/distribution#3004)"
-                .to_string(),
-            "Debian's package names the binary `docker-registry`; the official image `registry`"
-                .to_string(),
-        ],
-    });
-
     Summary {
         schema_version: SCHEMA_VERSION,
         regsweep_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -365,7 +373,7 @@ pub fn summarize(
         },
         repositories,
         totals,
-        garbage_collection,
+        garbage_collection: None,
         fatal: applied.and_then(|a| a.fatal.clone()),
         notices: Vec::new(),
         garbage_collection_run: None,

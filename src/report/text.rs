@@ -131,6 +131,10 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
                 index.short()
             )),
         ),
+        Some(DeletionOutcome::KeptByRegistry { reason }) => (
+            "[kept]".into(),
+            Some(format!("the registry keeps it: {reason}")),
+        ),
         Some(DeletionOutcome::Failed { error }) => ("[failed]".into(), Some(error.clone())),
         Some(DeletionOutcome::NotAttempted) | None => {
             ("[not deleted]".into(), Some("the run stopped first".into()))
@@ -411,7 +415,7 @@ fn render_totals(out: &mut String, summary: &Summary) {
             out,
             "\nGarbage collection {}: {}, {} blobs deleted, {} freed (the registry was read-only \
              while it ran).",
-            run.uuid,
+            run.id,
             run.status,
             run.blobs_deleted.unwrap_or(0),
             human_bytes(run.freed_bytes.unwrap_or(0))

@@ -496,6 +496,10 @@ fn handle(
         .trim_end_matches('/')
         .to_string();
     match (method, rest.split('/').collect::<Vec<_>>().as_slice()) {
+        // `GET /v2/registries/{registry_name}` (the older API has no such path).
+        ("GET", [""]) if prefix.starts_with("/v2/registries/") => {
+            (200, json!({ "registry": registry_json(name) }))
+        }
         ("GET", ["repositoriesV2"]) => {
             // `page_token` is an opaque cursor: here the index of the first entry.
             let start: usize = params

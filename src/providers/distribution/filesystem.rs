@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::{Entry, StorageDriver, StorageError, Timed};
+use super::driver::{Entry, StorageDriver, StorageError, Timed};
 
 /// Registry storage on a local disk, rooted at the folder that holds `docker/registry/v2`.
 #[derive(Debug, Clone)]

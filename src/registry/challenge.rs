@@ -1,4 +1,4 @@
-//! auth: parses `WWW-Authenticate` challenges (RFC 7235 §4.1): which scheme a registry asks
+//! challenge: parses `WWW-Authenticate` challenges (RFC 7235 §4.1): which scheme a registry asks
 //! for, and its parameters (`realm`, `service`, `scope`). Pure; never panics on any input.
 
 use std::collections::BTreeMap;

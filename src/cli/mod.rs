@@ -1,7 +1,14 @@
-//! cli: every flag, with its environment variable, default and documentation. Values stay raw
-//! strings here; `settings` validates them all before anything else happens.
+//! cli: every flag, with its environment variable, default and documentation. Typed values
+//! (booleans, numbers, durations) are parsed by the value parsers of `parse`; the rest stay
+//! strings that `settings` validates together (URLs, credentials, the choice of source).
+
+pub mod parse;
+
+use std::time::Duration;
 
 use clap::Parser;
+
+use crate::plan::untagged::UntaggedSweep;
 
 /// Environment variable names, each declared once. The seed's names are kept unchanged so
 /// that a user of either seed only swaps the image or binary.
@@ -161,20 +168,20 @@ pub struct Cli {
 
     /// Path-style S3 addressing (`https://host/bucket/key`) [default: true with a custom
     /// endpoint, false for AWS].
-    #[arg(long, env = env::S3_PATH_STYLE, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub s3_path_style: Option<String>,
+    #[arg(long, env = env::S3_PATH_STYLE, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = parse::boolean)]
+    pub s3_path_style: Option<bool>,
 
     /// Accept the registry's TLS certificate without verifying it. Prefer --ca-cert.
-    #[arg(long, env = env::SELF_SIGNED_CERT, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub self_signed_cert: String,
+    #[arg(long, env = env::SELF_SIGNED_CERT, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse::boolean)]
+    pub self_signed_cert: bool,
 
     /// Basic-auth credentials as `user:password`. Never printed.
     #[arg(long, env = env::REGISTRY_AUTH, value_name = "USER:PASSWORD", hide_env_values = true)]
     pub registry_auth: Option<String>,
 
     /// Show what would be deleted; delete nothing.
-    #[arg(long, env = env::DRY_RUN, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub dry_run: String,
+    #[arg(long, env = env::DRY_RUN, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse::boolean)]
+    pub dry_run: bool,
 
     /// Clean only this repository (exact name, e.g. `team/app`).
     #[arg(long, env = env::REPO_FILTER, value_name = "NAME")]
@@ -186,8 +193,8 @@ pub struct Cli {
     pub hash_tag_pattern: String,
 
     /// How many hash-tagged images to keep per repository, newest by creation date.
-    #[arg(long, env = env::HASH_TAG_KEEP, value_name = "N", default_value = "10", allow_hyphen_values = true)]
-    pub hash_tag_keep: String,
+    #[arg(long, env = env::HASH_TAG_KEEP, value_name = "N", default_value = "10", allow_hyphen_values = true, value_parser = parse::count)]
+    pub hash_tag_keep: usize,
 
     /// PEM file of certificates to trust for the registry (a private CA or a self-signed
     /// certificate), in addition to the built-in roots.
@@ -195,12 +202,12 @@ pub struct Cli {
     pub ca_cert: Option<String>,
 
     /// Keep every manifest younger than this (`30m`, `2h`, `7d`); guards pushes in progress.
-    #[arg(long, env = env::MIN_AGE, value_name = "DURATION", default_value = "0s")]
-    pub min_age: String,
+    #[arg(long, env = env::MIN_AGE, value_name = "DURATION", default_value = "0s", value_parser = parse::duration)]
+    pub min_age: Duration,
 
     /// Requests and storage reads in flight at once.
-    #[arg(long, env = env::CONCURRENCY, value_name = "N", default_value = DEFAULT_CONCURRENCY)]
-    pub concurrency: String,
+    #[arg(long, env = env::CONCURRENCY, value_name = "N", default_value = DEFAULT_CONCURRENCY, value_parser = parse::concurrency)]
+    pub concurrency: usize,
 
     /// Report format on standard output: `text`, `json` or `markdown`.
     #[arg(long, env = env::OUTPUT, value_name = "FORMAT", default_value = "text")]
@@ -208,35 +215,35 @@ pub struct Cli {
 
     /// After a real run, re-resolve every kept tag and check its manifest, children, config and
     /// layers can be pulled; a failure fails the run.
-    #[arg(long, env = env::VERIFY, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
-    pub verify: String,
+    #[arg(long, env = env::VERIFY, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse::boolean)]
+    pub verify: bool,
 
     /// Refuse to delete anything when the plan deletes more than N manifests (the report still
     /// shows the plan). A guard for first runs. Default: no limit.
-    #[arg(long, env = env::MAX_DELETE, value_name = "N", allow_hyphen_values = true)]
-    pub max_delete: Option<String>,
+    #[arg(long, env = env::MAX_DELETE, value_name = "N", allow_hyphen_values = true, value_parser = parse::count)]
+    pub max_delete: Option<usize>,
 
     /// Allow sending credentials over plain `http://` to a host that is not loopback.
-    #[arg(long, env = env::ALLOW_INSECURE_HTTP, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub allow_insecure_http: String,
+    #[arg(long, env = env::ALLOW_INSECURE_HTTP, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse::boolean)]
+    pub allow_insecure_http: bool,
 
     /// Time limit for one HTTP attempt (connect, send, read the answer).
-    #[arg(long, env = env::HTTP_TIMEOUT, value_name = "DURATION", default_value = "60s")]
-    pub http_timeout: String,
+    #[arg(long, env = env::HTTP_TIMEOUT, value_name = "DURATION", default_value = "60s", value_parser = parse::positive_duration)]
+    pub http_timeout: Duration,
 
     /// Attempts per HTTP request, the first included; connection errors, 5xx and 429 are
     /// retried with exponential backoff and jitter, honouring `Retry-After`.
-    #[arg(long, env = env::HTTP_ATTEMPTS, value_name = "N", default_value = "5")]
-    pub http_attempts: String,
+    #[arg(long, env = env::HTTP_ATTEMPTS, value_name = "N", default_value = "5", value_parser = parse::attempts)]
+    pub http_attempts: u32,
 
     /// Delay before the first retry; it doubles with each retry, up to 30s.
-    #[arg(long, env = env::RETRY_DELAY, value_name = "DURATION", default_value = "500ms")]
-    pub retry_delay: String,
+    #[arg(long, env = env::RETRY_DELAY, value_name = "DURATION", default_value = "500ms", value_parser = parse::duration)]
+    pub retry_delay: Duration,
 
     /// No progress output on standard error (bars on a terminal, a line every few seconds
     /// elsewhere). The report is unchanged.
-    #[arg(short, long, env = env::QUIET, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub quiet: String,
+    #[arg(short, long, env = env::QUIET, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse::boolean)]
+    pub quiet: bool,
 
     /// Log detail on standard error: `off`, `error`, `warn`, `info`, `debug` or `trace`. Logs
     /// never contain passwords or tokens, at any level.
@@ -265,24 +272,24 @@ pub struct Cli {
     /// DigitalOcean: after a real run that deleted something, start garbage collection of
     /// unreferenced blobs only and follow it to its end. The registry is read-only while it
     /// runs
-    #[arg(long, env = env::GC, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
-    pub gc: String,
+    #[arg(long, env = env::GC, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse::boolean)]
+    pub gc: bool,
 
     /// Let the registry's garbage collection also delete every manifest without a tag of its
     /// own (DigitalOcean's `untagged manifests and unreferenced blobs`). On distribution-based
     /// registries that deletes the children of kept multi-arch images and the signatures and
     /// SBOMs of kept images, so `true` is refused while the plan keeps any such manifest;
     /// `force` runs it anyway
-    #[arg(long, env = env::GC_INCLUDE_UNTAGGED, value_name = "BOOL|force", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub gc_include_untagged: String,
+    #[arg(long, env = env::GC_INCLUDE_UNTAGGED, value_name = "BOOL|force", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse::untagged_sweep)]
+    pub gc_include_untagged: UntaggedSweep,
 
     /// How long to follow garbage collection before reporting it as still running
-    #[arg(long, env = env::GC_TIMEOUT, value_name = "DURATION", default_value = "30m")]
-    pub gc_timeout: String,
+    #[arg(long, env = env::GC_TIMEOUT, value_name = "DURATION", default_value = "30m", value_parser = parse::positive_duration)]
+    pub gc_timeout: Duration,
 
     /// How often to look at a running garbage collection
-    #[arg(long, env = env::GC_POLL, value_name = "DURATION", default_value = "10s")]
-    pub gc_poll: String,
+    #[arg(long, env = env::GC_POLL, value_name = "DURATION", default_value = "10s", value_parser = parse::positive_duration)]
+    pub gc_poll: Duration,
 
     /// Also write the Markdown report to this file (a CI artifact, a merge-request note),
     /// whatever --output prints
@@ -295,14 +302,14 @@ pub struct Cli {
 
     /// Inside GitHub Actions (`GITHUB_ACTIONS=true`): append the Markdown report to the job
     /// summary, write the step outputs and the JSON report file, annotate warnings
-    #[arg(long, env = env::GITHUB_SUMMARY, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
-    pub github_summary: String,
+    #[arg(long, env = env::GITHUB_SUMMARY, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse::boolean)]
+    pub github_summary: bool,
 
     /// On a `pull_request` event in GitHub Actions: one comment per registry on the pull
     /// request with the Markdown report, updated in place by later runs (needs GITHUB_TOKEN
     /// with `pull-requests: write`; a read-only token falls back to the job summary)
-    #[arg(long, env = env::COMMENT_ON_PR, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
-    pub comment_on_pr: String,
+    #[arg(long, env = env::COMMENT_ON_PR, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse::boolean)]
+    pub comment_on_pr: bool,
 
     /// Token for pull-request comments. Never printed
     #[arg(long, env = env::GITHUB_TOKEN, value_name = "TOKEN", hide_env_values = true)]

@@ -1,4 +1,4 @@
-//! storage: reads the distribution registry's storage layout into an `Inventory`.
+//! layout: reads the distribution registry's storage layout into an `Inventory`.
 //!
 //! Layout (under the storage root): `docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data`,
 //! `docker/registry/v2/repositories/<name>/_manifests/revisions/sha256/<hex>/link` and
@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
-use super::{StorageDriver, StorageError, Timed};
-use crate::manifest::{parse_config, parse_manifest, ParsedManifest};
-use crate::model::{Digest, Inventory, Manifest, ManifestKind, Repository, RepositoryName, Tag};
+use super::driver::{StorageDriver, StorageError, Timed};
+use crate::manifest::{manifest_from_document, parse_document, with_config, ManifestRead};
+use crate::model::{Digest, Inventory, Manifest, Repository, RepositoryName, Tag};
 use crate::progress::Progress;
 
 /// The registry's own prefix below the storage root.
@@ -302,16 +302,6 @@ pub async fn new_revisions<S: StorageDriver>(
     results.into_iter().filter_map(Result::transpose).collect()
 }
 
-/// Checks a manifest document against its digest and parses it.
-pub(crate) fn parse_document(digest: &Digest, bytes: &[u8]) -> Result<ParsedManifest, String> {
-    if !digest.matches(bytes) {
-        return Err(format!(
-            "manifest `{digest}`: content does not match its digest (storage corrupt?)"
-        ));
-    }
-    parse_manifest(bytes, None).map_err(|e| format!("manifest `{digest}`: {e}"))
-}
-
 /// The manifests that manifest `digest` lists (empty unless it is an index).
 pub async fn read_children<S: StorageDriver>(
     driver: &S,
@@ -325,9 +315,6 @@ pub async fn read_children<S: StorageDriver>(
     Ok(parsed.children.into_iter().map(|c| c.digest).collect())
 }
 
-/// A manifest with an optional note, or the problem that kept it from being read.
-pub(crate) type ManifestRead = Result<(Manifest, Option<String>), String>;
-
 /// A manifest from its revision and stored document, before its config is read.
 fn manifest_from(
     revision: &Revision,
@@ -338,49 +325,6 @@ fn manifest_from(
     let mut staged = manifest_from_document(digest, &bytes)?;
     staged.0.pushed = revision.pushed;
     Ok(staged)
-}
-
-/// A manifest from its document (checked against `digest`), and the digest of the image
-/// config still to be read for its `created` date and platform (`None` unless an image).
-pub(crate) fn manifest_from_document(
-    digest: &Digest,
-    bytes: &[u8],
-) -> Result<(Manifest, Option<Digest>), String> {
-    let parsed = parse_document(digest, bytes)?;
-    let mut manifest = Manifest::new(digest.clone(), parsed.kind);
-    manifest.media_type = parsed.media_type;
-    manifest.size = bytes.len() as u64;
-    manifest.children = parsed.children;
-    manifest.subject = parsed.subject;
-    manifest.artifact_type = parsed.artifact_type;
-    manifest.created = parsed.created_annotation.filter(|d| d.timestamp() > 0);
-    let config = parsed.config.as_ref().map(|c| c.digest.clone());
-    manifest.blobs = parsed.config.into_iter().chain(parsed.layers).collect();
-    // Only an image's config says when it was built and for which platform.
-    let config = config.filter(|_| parsed.kind == ManifestKind::Image);
-    Ok((manifest, config))
-}
-
-/// Completes an image manifest with its config's `created` and platform; a note when the
-/// date had to be guessed.
-pub(crate) fn with_config(
-    mut manifest: Manifest,
-    config: &Digest,
-    read: Result<Vec<u8>, String>,
-) -> ManifestRead {
-    let digest = manifest.digest.clone();
-    let bytes = read.map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
-    let parsed = parse_config(&bytes)
-        .map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
-    manifest.created = parsed.created.or(manifest.created);
-    manifest.platform = parsed.platform;
-    let note = match (&manifest.created, parsed.created_note) {
-        (None, Some(note)) => Some(format!(
-            "manifest `{digest}`: {note}; ranked by the time it was pushed"
-        )),
-        _ => None,
-    };
-    Ok((manifest, note))
 }
 
 /// Reads a batch of manifests and then their configs, two bulk reads in all.
@@ -461,15 +405,23 @@ pub async fn discover<S: StorageDriver>(
     );
     let reading = &reading;
 
-    // Manifest and config blobs, all repositories in one bounded stream of batches.
-    let all: Vec<(usize, &Revision)> = listed
+    // Manifest and config blobs, all repositories in one bounded stream of batches. The
+    // batches name revisions by position, not by reference: a stream over borrowed items is
+    // not provably `Send` for every lifetime (rust-lang/rust#102211), which the provider's
+    // `discover` future must be.
+    let all: Vec<(usize, usize)> = listed
         .iter()
         .enumerate()
-        .flat_map(|(index, (_, revisions, _, _))| revisions.iter().map(move |r| (index, r)))
+        .flat_map(|(index, (_, revisions, _, _))| (0..revisions.len()).map(move |r| (index, r)))
         .collect();
-    let results: Vec<(usize, ManifestRead)> = stream::iter(all.chunks(BATCH))
+    let batches: Vec<Vec<(usize, usize)>> = all.chunks(BATCH).map(<[_]>::to_vec).collect();
+    let listed_ref = &listed;
+    let results: Vec<(usize, ManifestRead)> = stream::iter(batches)
         .map(|batch| async move {
-            let revisions: Vec<&Revision> = batch.iter().map(|(_, r)| *r).collect();
+            let revisions: Vec<&Revision> = batch
+                .iter()
+                .map(|(index, r)| &listed_ref[*index].1[*r])
+                .collect();
             let reads = read_manifests(driver, &revisions).await;
             reading.inc(batch.len() as u64);
             batch

@@ -1,8 +1,8 @@
-//! bearer: tokens for registries that answer `401` with a `WWW-Authenticate: Bearer` challenge
+//! token: bearer tokens for registries that answer `401` with a `WWW-Authenticate: Bearer` challenge
 //! (distribution with `auth: token`, Harbor, most hosted registries). Knows the token
 //! protocol (<https://distribution.github.io/distribution/spec/auth/token/>): which scope a
 //! request needs, how to ask the realm for it, how long a token lives. Sends nothing itself:
-//! `http` does the requests and decides when to ask.
+//! `client` does the requests and decides when to ask.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,8 +12,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use crate::auth::Challenge;
 use crate::model::RepositoryName;
+use crate::registry::challenge::Challenge;
 
 /// The scope that lists repositories (`/v2/_catalog`).
 pub const CATALOG_SCOPE: &str = "registry:catalog:*";
@@ -179,7 +179,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::parse_challenges;
+    use crate::registry::challenge::parse_challenges;
     use secrecy::ExposeSecret;
 
     #[test]

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 
-use super::{Entry, StorageDriver, StorageError, Timed};
+use super::driver::{Entry, StorageDriver, StorageError, Timed};
 
 /// Where the registry's storage is in S3, and how to reach it. `Debug` hides the secret key.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,13 +1,6 @@
-//! discover: builds the `Inventory` a provider can see. Reads, never writes or deletes.
-//!
-//! Storage-backed discovery is split in two: `storage` understands the layout the distribution
-//! registry writes (`docker/registry/v2/…`) and is generic over a `StorageDriver`, which only
-//! lists folders and reads files (`filesystem` today; S3 fits the same trait).
-
-pub mod api;
-pub mod filesystem;
-pub mod s3;
-pub mod storage;
+//! driver: read-only access to a registry's storage, whatever holds it. `layout` understands
+//! what the distribution registry writes (`docker/registry/v2/…`) over any `StorageDriver`,
+//! which only lists folders and reads files (`filesystem`, `s3`). Reads; never writes.
 
 use std::future::Future;
 

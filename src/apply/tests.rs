@@ -1,0 +1,229 @@
+//! Applying plans through a recording provider: order, races, stops.
+
+use super::*;
+use crate::model::{GarbageCollectionAdvice, Manifest, ManifestKind, Repository};
+use crate::plan::untagged::UntaggedSweep;
+use crate::plan::{plan, Policy};
+use crate::providers::{CurrentTags, DeleteError, DiscoveryError};
+use std::sync::Mutex as StdMutex;
+
+fn d(name: &str) -> Digest {
+    Digest::sha256_of(name.as_bytes())
+}
+
+/// A provider that records deletions and can pretend tags appeared.
+struct Recorder {
+    tags: StdMutex<CurrentTags>,
+    deleted: StdMutex<Vec<Digest>>,
+    refuse_with_405: bool,
+    /// Indexes "pushed during the run": digest → children.
+    new_indexes: Vec<(Digest, Vec<Digest>)>,
+}
+
+impl Provider for Recorder {
+    fn source(&self) -> String {
+        "a test".into()
+    }
+    async fn discover(
+        &self,
+        _: &[RepositoryName],
+        _: &Progress,
+    ) -> Result<Inventory, DiscoveryError> {
+        Ok(inventory())
+    }
+    fn gc_advice(&self, _: UntaggedSweep) -> Option<GarbageCollectionAdvice> {
+        None
+    }
+    async fn current_state(
+        &self,
+        _: &RepositoryName,
+        known: &HashSet<Digest>,
+    ) -> Result<CurrentState, String> {
+        let live = self.new_indexes.iter().map(|(index, _)| index.clone());
+        Ok(CurrentState {
+            tags: self.tags.lock().unwrap().clone(),
+            new_manifests: live.filter(|x| !known.contains(x)).collect(),
+        })
+    }
+    async fn manifest_children(
+        &self,
+        _: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Vec<Digest>, String> {
+        Ok(self
+            .new_indexes
+            .iter()
+            .filter(|(index, _)| index == digest)
+            .flat_map(|(_, children)| children.clone())
+            .collect())
+    }
+    async fn delete_manifest(
+        &self,
+        _: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Deletion, DeleteError> {
+        if self.refuse_with_405 {
+            return Err(crate::registry::RegistryError::DeletionDisabled {
+                registry: "http://r".into(),
+            }
+            .into());
+        }
+        self.deleted.lock().unwrap().push(digest.clone());
+        Ok(Deletion::Deleted)
+    }
+}
+
+fn inventory() -> Inventory {
+    let mut old = Manifest::new(d("old"), ManifestKind::Image);
+    old.tags = vec!["aaaaaaa".into()];
+    let child = Manifest::new(d("child"), ManifestKind::Image);
+    let mut index = Manifest::new(d("index"), ManifestKind::Index);
+    index.children = vec![crate::model::ChildReference {
+        digest: d("child"),
+        platform: None,
+    }];
+    let mut manifests = vec![old, child, index];
+    manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
+    Inventory {
+        repositories: vec![Repository {
+            name: "app".parse().unwrap(),
+            manifests,
+            problems: vec![],
+            notes: vec![],
+        }],
+    }
+}
+
+fn recorder(tags: &[(&str, &str)], refuse: bool) -> Recorder {
+    let mut map = CurrentTags::new();
+    for (digest, tag) in tags {
+        map.entry(d(digest)).or_default().insert(tag.to_string());
+    }
+    Recorder {
+        tags: StdMutex::new(map),
+        deleted: StdMutex::new(vec![]),
+        refuse_with_405: refuse,
+        new_indexes: vec![],
+    }
+}
+
+async fn run(
+    plan: &Plan,
+    inventory: &Inventory,
+    provider: &Recorder,
+    concurrency: usize,
+    stopped: bool,
+) -> Applied {
+    let control = Control::new(None);
+    if stopped {
+        control.stop();
+    }
+    apply(
+        plan,
+        inventory,
+        provider,
+        concurrency,
+        &control,
+        &Progress::hidden(),
+    )
+    .await
+}
+
+fn policy_keep_none() -> Policy {
+    Policy {
+        hash_tag_keep: 0,
+        ..Policy::default()
+    }
+}
+
+#[tokio::test]
+async fn deletes_in_plan_order() {
+    let inventory = inventory();
+    let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    let provider = recorder(&[("old", "aaaaaaa")], false);
+    let applied = run(&plan, &inventory, &provider, 4, false).await;
+    let deleted = provider.deleted.lock().unwrap().clone();
+    assert_eq!(deleted.len(), 3);
+    let pos = |n: &str| deleted.iter().position(|x| *x == d(n)).unwrap();
+    assert!(pos("index") < pos("child"), "index before its child");
+    assert_eq!(applied.deleted_count(), 3);
+    assert!(applied.fatal.is_none());
+}
+
+#[tokio::test]
+async fn a_tag_pushed_during_the_run_wins() {
+    let inventory = inventory();
+    let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    // `old` still has its planned hash tag (fine) and a new `latest` (a race).
+    let provider = recorder(
+        &[("old", "aaaaaaa"), ("old", "latest"), ("child", "v2")],
+        false,
+    );
+    let applied = run(&plan, &inventory, &provider, 4, false).await;
+    let key = |n: &str| ("app".parse().unwrap(), d(n));
+    assert_eq!(
+        applied.outcomes[&key("old")],
+        DeletionOutcome::SkippedRaced {
+            tags: vec!["latest".into()]
+        }
+    );
+    assert_eq!(
+        applied.outcomes[&key("child")],
+        DeletionOutcome::SkippedRaced {
+            tags: vec!["v2".into()]
+        }
+    );
+    assert_eq!(applied.outcomes[&key("index")], DeletionOutcome::Deleted);
+    assert_eq!(*provider.deleted.lock().unwrap(), vec![d("index")]);
+}
+
+#[tokio::test]
+async fn an_index_pushed_during_the_run_protects_what_it_lists() {
+    let inventory = inventory();
+    let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    // A new index lists a new inner index that lists `child`, a doomed manifest.
+    let mut provider = recorder(&[("old", "aaaaaaa")], false);
+    provider.new_indexes = vec![
+        (d("new-outer"), vec![d("new-inner")]),
+        (d("new-inner"), vec![d("child")]),
+    ];
+    let applied = run(&plan, &inventory, &provider, 2, false).await;
+    let key = |n: &str| ("app".parse().unwrap(), d(n));
+    assert_eq!(
+        applied.outcomes[&key("child")],
+        DeletionOutcome::SkippedReferenced {
+            index: d("new-outer")
+        }
+    );
+    assert_eq!(applied.outcomes[&key("index")], DeletionOutcome::Deleted);
+    assert_eq!(applied.outcomes[&key("old")], DeletionOutcome::Deleted);
+}
+
+#[tokio::test]
+async fn a_stop_request_attempts_nothing_more() {
+    let inventory = inventory();
+    let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    let provider = recorder(&[], false);
+    let applied = run(&plan, &inventory, &provider, 1, true).await;
+    assert_eq!(applied.deleted_count(), 0);
+    assert!(provider.deleted.lock().unwrap().is_empty());
+    assert!(applied.fatal.unwrap().starts_with("interrupted"));
+}
+
+#[tokio::test]
+async fn deletion_disabled_stops_the_run() {
+    let inventory = inventory();
+    let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    let provider = recorder(&[], true);
+    let applied = run(&plan, &inventory, &provider, 1, false).await;
+    assert!(applied
+        .fatal
+        .as_ref()
+        .unwrap()
+        .contains("REGISTRY_STORAGE_DELETE_ENABLED=true"));
+    assert_eq!(applied.deleted_count(), 0);
+    assert!(applied
+        .outcomes
+        .values()
+        .any(|o| *o == DeletionOutcome::NotAttempted));
+}

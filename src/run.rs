@@ -1,0 +1,417 @@
+//! run: the pipeline for validated settings: choose the provider, discover, plan, apply
+//! (unless dry run), verify, collect garbage, summarise. Prints nothing but progress and
+//! status lines on stderr; `main` renders the report and publishes it.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::apply::{self, Applied};
+use crate::cli::env;
+use crate::control::Control;
+use crate::model::{Action, Inventory, Plan, RepositoryName, Tag};
+use crate::plan::untagged::{self, UntaggedSweep};
+use crate::plan::{self as planner};
+use crate::progress::Progress;
+use crate::providers::digitalocean::DigitalOcean;
+use crate::providers::distribution::api::ApiOnly;
+use crate::providers::distribution::filesystem::FilesystemStorage;
+use crate::providers::distribution::s3::S3Storage;
+use crate::providers::distribution::Distribution;
+use crate::providers::{Collected, DiscoveryError, Provider};
+use crate::registry::{Http, RegistryClient, RegistryError};
+use crate::report::{summarize, RunContext, Summary, Timings};
+use crate::settings::{Settings, Source};
+use crate::verify;
+
+/// The process exit status, as `design.md` defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything planned is done (or would be, in a dry run).
+    Done = 0,
+    /// Failed before deleting anything.
+    FailedBeforeDeleting = 1,
+    /// Bad usage: an invalid option.
+    BadUsage = 2,
+    /// Some deletions failed, were not attempted (a signal, the time budget) or some
+    /// repositories were left untouched; a second run finishes.
+    Incomplete = 3,
+}
+
+/// Why a run stopped before it had a summary.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The registry could not be used.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Discovery could not start or finish.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// The HTTP client could not be built.
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+}
+
+impl RunError {
+    /// How the process exits: 3 when a signal stopped the run before it deleted anything
+    /// (nothing is lost: the next run re-plans), 1 otherwise.
+    pub fn exit_status(&self) -> ExitStatus {
+        let halted = match self {
+            RunError::Registry(RegistryError::Halted(_)) => true,
+            RunError::Discovery(error) => error.halt().is_some(),
+            _ => false,
+        };
+        if halted {
+            ExitStatus::Incomplete
+        } else {
+            ExitStatus::FailedBeforeDeleting
+        }
+    }
+}
+
+/// What a run produced: the summary to render and the exit status.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The report's content.
+    pub summary: Summary,
+    /// How the process should exit.
+    pub status: ExitStatus,
+}
+
+/// Runs discover → plan → apply (unless dry run) → verify → collect → summary, with every
+/// request and wait under `control` (a signal, the time budget).
+pub async fn run(
+    settings: &Settings,
+    control: &Control,
+    progress: &Progress,
+) -> Result<Outcome, RunError> {
+    let http = Http::new(&settings.tls, settings.retry.clone(), control.clone())
+        .map_err(RunError::Client)?;
+    let client = RegistryClient::new(
+        http.clone(),
+        settings.registry_url.clone(),
+        settings.credentials.clone(),
+    )
+    .allow_insecure_http(settings.allow_insecure_http);
+    // Fail fast on an unreachable registry or refused credentials, before reading storage.
+    client.check().await?;
+    let concurrency = settings.concurrency;
+    let config = settings.registry_config.clone();
+    let pipeline = Pipeline {
+        settings,
+        client: &client,
+        control,
+        progress,
+    };
+    match &settings.source {
+        Source::Filesystem(root) => {
+            let driver = FilesystemStorage::new(root);
+            let provider = Distribution::new(driver, client.clone(), concurrency, config);
+            pipeline.run(&provider).await
+        }
+        Source::S3(location) => {
+            let driver = S3Storage::connect(
+                location.clone(),
+                concurrency,
+                settings.retry.attempts,
+                settings.retry.attempt_timeout,
+            )
+            .await;
+            let provider = Distribution::new(driver, client.clone(), concurrency, config);
+            pipeline.run(&provider).await
+        }
+        Source::Api(reason) => {
+            let provider = ApiOnly::new(client.clone(), concurrency, reason.clone(), config);
+            pipeline.run(&provider).await
+        }
+        Source::DigitalOcean(options) => {
+            let provider =
+                DigitalOcean::open(http.clone(), options.clone(), client.clone(), concurrency)
+                    .await?;
+            pipeline.run(&provider).await
+        }
+    }
+}
+
+/// What every step of one run shares.
+struct Pipeline<'a> {
+    settings: &'a Settings,
+    client: &'a RegistryClient,
+    control: &'a Control,
+    progress: &'a Progress,
+}
+
+impl Pipeline<'_> {
+    /// The whole pipeline over one provider.
+    async fn run<P: Provider>(&self, provider: &P) -> Result<Outcome, RunError> {
+        let settings = self.settings;
+        let started = Instant::now();
+        let inventory = provider
+            .discover(&settings.policy.repositories, self.progress)
+            .await?;
+        let mut timings = Timings {
+            discover_seconds: started.elapsed().as_secs_f64(),
+            ..Timings::default()
+        };
+        tracing::info!(
+            repositories = inventory.repositories.len(),
+            manifests = inventory
+                .repositories
+                .iter()
+                .map(|r| r.manifests.len())
+                .sum::<usize>(),
+            "discovered"
+        );
+        let started = Instant::now();
+        let plan = planner::plan(&inventory, &settings.policy, Utc::now());
+        timings.plan_seconds = started.elapsed().as_secs_f64();
+        tracing::info!(deletions = plan.deletion_count(), "planned");
+
+        // An untagged sweep asked of the registry's garbage collection would delete what the
+        // plan keeps without a tag of its own: refused before anything is deleted.
+        let sweep_refusal = (settings.gc_include_untagged == UntaggedSweep::Requested)
+            .then(|| untagged::untagged_sweep_breaks(&inventory, &plan))
+            .filter(|endangered| !endangered.is_empty())
+            .map(|endangered| untagged::refusal(&endangered, env::GC_INCLUDE_UNTAGGED));
+
+        let started = Instant::now();
+        let applied = self
+            .apply(&plan, &inventory, provider, sweep_refusal.clone())
+            .await;
+        timings.apply_seconds = started.elapsed().as_secs_f64();
+
+        // Verification: after deleting, every kept tag must still be fully pullable.
+        let started = Instant::now();
+        let verification = match &applied {
+            Some(applied) if settings.verify && applied.fatal.is_none() => {
+                let tags = kept_tags(&inventory, &plan);
+                Some(verify::verify(self.client, tags, settings.concurrency, self.progress).await)
+            }
+            _ => None,
+        };
+        timings.verify_seconds = started.elapsed().as_secs_f64();
+
+        let source = provider.source();
+        let context = RunContext {
+            registry: self.client.display(),
+            storage: &source,
+            dry_run: settings.dry_run,
+        };
+        let mut summary = summarize(
+            &inventory,
+            &plan,
+            &settings.policy,
+            applied.as_ref(),
+            &context,
+        );
+        summary.verification = verification;
+        summary.timings = Some(timings);
+        summary.notices.extend(provider.notices());
+        if let (true, Some(refusal)) = (settings.dry_run, sweep_refusal) {
+            summary
+                .notices
+                .push(format!("a real run would stop here: {refusal}"));
+        }
+        if let Some(applied) = &applied {
+            for (repository, why) in &applied.stopped_repositories {
+                summary.notices.push(format!(
+                    "deleting stopped in `{repository}`: the registry and the plan disagree \
+                     ({why}); nothing more was deleted there"
+                ));
+            }
+        }
+        if summary.totals.planned_deletions > 0 {
+            summary.garbage_collection = provider.gc_advice(settings.gc_include_untagged);
+        }
+        let mut status = exit_status(&summary);
+        // Stopped by a signal or the time budget: not a failure; the next run goes on.
+        if applied.as_ref().is_some_and(|a| a.halt.is_some()) {
+            status = ExitStatus::Incomplete;
+        }
+        if !settings.dry_run && summary.totals.deleted > 0 && summary.fatal.is_none() {
+            status = collect(provider, settings.gc_include_untagged, &mut summary, status).await;
+        }
+        Ok(Outcome { summary, status })
+    }
+
+    /// Applies the plan, unless this is a dry run or a guard refuses it.
+    async fn apply<P: Provider>(
+        &self,
+        plan: &Plan,
+        inventory: &Inventory,
+        provider: &P,
+        sweep_refusal: Option<String>,
+    ) -> Option<Applied> {
+        let settings = self.settings;
+        let deletions = plan.deletion_count();
+        if settings.dry_run {
+            return None;
+        }
+        if let Some(refusal) = sweep_refusal {
+            return Some(Applied::refused(plan, refusal));
+        }
+        if let Some(max) = settings.max_delete.filter(|max| deletions > *max) {
+            return Some(Applied::refused(
+                plan,
+                format!(
+                    "refusing to delete {deletions} manifests: more than REGSWEEP_MAX_DELETE={max}; \
+                     review the plan (DRY_RUN=true) and raise the limit"
+                ),
+            ));
+        }
+        // Discovery and planning ran in full; from here on the time budget applies.
+        self.control.enforce();
+        Some(
+            apply::apply(
+                plan,
+                inventory,
+                provider,
+                settings.concurrency,
+                self.control,
+                self.progress,
+            )
+            .await,
+        )
+    }
+}
+
+/// The registry's garbage collection after a real run that deleted something, when the
+/// provider starts one: its result in the summary (a failure or a timeout makes the run
+/// incomplete; a missing right only says what to do).
+async fn collect<P: Provider>(
+    provider: &P,
+    sweep: UntaggedSweep,
+    summary: &mut Summary,
+    status: ExitStatus,
+) -> ExitStatus {
+    match provider.collect_garbage(sweep).await {
+        Collected::NotStarted => status,
+        Collected::Ran(run) => {
+            let ended_well = run.succeeded();
+            if !ended_well {
+                summary.notices.push(format!(
+                    "garbage collection {} ended `{}`: the space is not freed; start it again \
+                     (the command above)",
+                    run.id, run.status
+                ));
+            }
+            summary.garbage_collection_run = Some(run);
+            if ended_well {
+                status
+            } else {
+                ExitStatus::Incomplete
+            }
+        }
+        Collected::StillRunning { after } => {
+            summary.notices.push(format!(
+                "garbage collection was still running after {after}; it goes on without regsweep"
+            ));
+            ExitStatus::Incomplete
+        }
+        Collected::NotAllowed { hint } => {
+            summary.notices.push(format!(
+                "garbage collection not started: {hint}; the blobs stay until it runs"
+            ));
+            status
+        }
+        Collected::Failed(error) => {
+            summary
+                .notices
+                .push(format!("garbage collection could not be followed: {error}"));
+            ExitStatus::Incomplete
+        }
+    }
+}
+
+/// Every tag of every manifest the plan keeps: what verification re-resolves.
+fn kept_tags(inventory: &Inventory, plan: &Plan) -> Vec<(RepositoryName, Tag)> {
+    let repositories: HashMap<_, _> = inventory
+        .repositories
+        .iter()
+        .map(|r| (&r.name, r))
+        .collect();
+    let mut tags = Vec::new();
+    for repository_plan in &plan.repositories {
+        let Some(repository) = repositories.get(&repository_plan.name) else {
+            continue;
+        };
+        for (manifest, decision) in repository.manifests.iter().zip(&repository_plan.decisions) {
+            if decision.action == Action::Keep {
+                tags.extend(
+                    manifest
+                        .tags
+                        .iter()
+                        .map(|t| (repository.name.clone(), t.clone())),
+                );
+            }
+        }
+    }
+    tags
+}
+
+/// The exit status `design.md` gives a run's summary.
+fn exit_status(summary: &Summary) -> ExitStatus {
+    let totals = &summary.totals;
+    let verification_failed = summary
+        .verification
+        .as_ref()
+        .is_some_and(|v| !v.failures.is_empty());
+    if summary.fatal.is_some() && totals.deleted == 0 {
+        ExitStatus::FailedBeforeDeleting
+    } else if summary.fatal.is_some()
+        || totals.failed > 0
+        || totals.not_attempted > 0
+        || totals.incomplete_repositories > 0
+        || verification_failed
+    {
+        ExitStatus::Incomplete
+    } else {
+        ExitStatus::Done
+    }
+}
+
+/// Signals as cargo and uv handle them: the first SIGINT or SIGTERM stops the run's control
+/// (no request is started, waits end, requests on the wire finish; the run reports and exits
+/// 3); a second one exits at once (130 for SIGINT, 143 for SIGTERM).
+pub async fn watch_signals(control: Control) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let mut received = 0;
+        loop {
+            let code = tokio::select! {
+                _ = interrupt.recv() => 130,
+                _ = terminate.recv() => 143,
+            };
+            received += 1;
+            if received > 1 {
+                eprintln!("regsweep: stopped at once");
+                std::process::exit(code);
+            }
+            control.stop();
+            eprintln!(
+                "regsweep: stopping: no new requests, waits cut short, requests on the wire \
+                 finish; a second signal exits at once"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let mut received = 0;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            received += 1;
+            if received > 1 {
+                std::process::exit(130);
+            }
+            control.stop();
+            eprintln!("regsweep: stopping: no new requests; a second Ctrl-C exits at once");
+        }
+    }
+}
