@@ -253,6 +253,11 @@ pub async fn apply<P: Provider>(
                     }
                     let guard = match guards.get(provider, repository, step).await {
                         Ok(guard) => guard,
+                        // The re-check was stopped (a signal, the time budget): not a failure.
+                        Err(_) if stops.control.halted().is_some() => {
+                            stops.blocked(repository).await;
+                            return (key, DeletionOutcome::NotAttempted);
+                        }
                         Err(error) => {
                             let error =
                                 format!("cannot re-check the repository before deleting: {error}");
@@ -353,7 +358,7 @@ struct Stops<'a> {
 impl Stops<'_> {
     /// Whether a deletion in `repository` must not be attempted now.
     async fn blocked(&self, repository: &RepositoryName) -> bool {
-        if let Err(reason) = self.control.check() {
+        if let Some(reason) = self.control.check().err().or_else(|| self.control.halted()) {
             self.halt.lock().await.get_or_insert(reason);
             return true;
         }

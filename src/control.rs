@@ -6,8 +6,9 @@
 //! once; requests already on the wire finish (bounded by the HTTP timeout).
 //!
 //! Budget (`REGSWEEP_MAX_DURATION`): counted from the start of the run. Discovery and planning
-//! run in full whatever it says; once deleting starts (`enforce`), a request is not started
-//! after the deadline, and a wait that would end after it ends the run instead.
+//! send their requests whatever it says; once deleting starts (`enforce`), a request that would
+//! end after the deadline (judged by how long requests have been taking) is not started. In
+//! every phase, a wait that would end after the deadline ends the run instead.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -44,8 +45,14 @@ pub struct Wait {
 impl Wait {
     /// `waiting 58m for DigitalOcean's hourly quota (resets 15:57 UTC)`.
     pub fn describe(&self) -> String {
+        // A quota's reason names its reset already; any other says when the wait ends.
+        let until = if self.reason.contains("(resets ") {
+            String::new()
+        } else {
+            format!(" (until {})", self.until.format("%H:%M:%S UTC"))
+        };
         format!(
-            "waiting {} for {}",
+            "waiting {} for {}{until}",
             short_duration(self.duration),
             self.reason
         )
@@ -76,6 +83,11 @@ struct Inner {
     budget: Option<Duration>,
     enforcing: AtomicBool,
     observer: Mutex<Option<WaitObserver>>,
+    /// How long a request has been taking (a moving average), to judge whether the next one
+    /// would end after the deadline.
+    typical_request: Mutex<Option<Duration>>,
+    /// The first halt handed out, so that a caller whose error lost it can still tell.
+    halted: Mutex<Option<Halt>>,
 }
 
 /// The run's control, shared by every client and task (clones share it).
@@ -110,6 +122,8 @@ impl Control {
                 budget,
                 enforcing: AtomicBool::new(false),
                 observer: Mutex::new(None),
+                typical_request: Mutex::new(None),
+                halted: Mutex::new(None),
             }),
         }
     }
@@ -148,18 +162,37 @@ impl Control {
         self.inner.budget
     }
 
-    /// What is left of the budget while it is enforced; `None` without a budget or before.
+    /// What is left of the budget; `None` without one.
     pub fn remaining(&self) -> Option<Duration> {
         let budget = self.inner.budget?;
-        self.inner
-            .enforcing
-            .load(Ordering::SeqCst)
-            .then(|| budget.saturating_sub(self.inner.started.elapsed()))
+        Some(budget.saturating_sub(self.inner.started.elapsed()))
     }
 
-    /// Whether the budget has run out (enforced only).
+    /// Whether the next request would end after the deadline (checked once deleting starts).
     pub fn is_out_of_time(&self) -> bool {
-        self.remaining().is_some_and(|left| left.is_zero())
+        if !self.inner.enforcing.load(Ordering::SeqCst) {
+            return false;
+        }
+        let typical = self
+            .inner
+            .typical_request
+            .lock()
+            .expect("the timing lock is never poisoned")
+            .unwrap_or_default();
+        self.remaining().is_some_and(|left| left <= typical)
+    }
+
+    /// Records how long a request took, for judging the next one.
+    pub fn request_took(&self, took: Duration) {
+        let mut typical = self
+            .inner
+            .typical_request
+            .lock()
+            .expect("the timing lock is never poisoned");
+        *typical = Some(match *typical {
+            None => took,
+            Some(before) => (before * 3 + took) / 4,
+        });
     }
 
     /// Who hears of waits (the progress display).
@@ -179,13 +212,31 @@ impl Control {
             .clone()
     }
 
+    /// The first halt this control handed out, if any (a request or a wait it refused).
+    pub fn halted(&self) -> Option<Halt> {
+        self.inner
+            .halted
+            .lock()
+            .expect("the halt lock is never poisoned")
+            .clone()
+    }
+
+    fn halt(&self, halt: Halt) -> Halt {
+        self.inner
+            .halted
+            .lock()
+            .expect("the halt lock is never poisoned")
+            .get_or_insert(halt)
+            .clone()
+    }
+
     /// Before a request: `Err` when it must not be sent.
     pub fn check(&self) -> Result<(), Halt> {
         if self.is_stopped() {
-            return Err(Halt::Stopped);
+            return Err(self.halt(Halt::Stopped));
         }
         if self.is_out_of_time() {
-            return Err(Halt::OutOfTime { waiting_for: None });
+            return Err(self.halt(Halt::OutOfTime { waiting_for: None }));
         }
         Ok(())
     }
@@ -203,9 +254,9 @@ impl Control {
             until: Utc::now() + chrono::Duration::from_std(duration).unwrap_or_default(),
         };
         if self.remaining().is_some_and(|left| duration > left) {
-            return Err(Halt::OutOfTime {
+            return Err(self.halt(Halt::OutOfTime {
                 waiting_for: Some(wait.reason),
-            });
+            }));
         }
         let observer = self.observer();
         if let Some(observer) = &observer {
@@ -213,7 +264,7 @@ impl Control {
         }
         let ended = tokio::select! {
             _ = tokio::time::sleep(duration) => Ok(()),
-            _ = self.stopped() => Err(Halt::Stopped),
+            _ = self.stopped() => Err(self.halt(Halt::Stopped)),
         };
         if let Some(observer) = &observer {
             observer(None);
@@ -255,12 +306,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_budget_applies_once_enforced_and_refuses_waits_past_it() {
+    async fn the_budget_refuses_waits_past_it_and_requests_once_enforced() {
         let control = Control::new(Some(Duration::from_secs(2)));
-        // Not enforced yet: discovery waits in full.
-        assert_eq!(control.remaining(), None);
-        control.enforce();
         assert!(control.remaining().unwrap() <= Duration::from_secs(2));
+        // Requests that would end after the deadline are refused once deleting starts.
+        control.request_took(Duration::from_secs(5));
+        assert_eq!(control.check(), Ok(()), "discovery sends its requests");
+        control.enforce();
+        assert_eq!(control.check(), Err(Halt::OutOfTime { waiting_for: None }));
+        // A wait past the deadline ends the run at once, naming what it waited for.
+        let control = Control::new(Some(Duration::from_secs(2)));
         let started = Instant::now();
         let waited = control
             .wait(
@@ -284,6 +339,16 @@ mod tests {
             .is_ok());
     }
 
+    fn seen_until(seen: &Arc<Mutex<Vec<Option<String>>>>) -> String {
+        let first = seen.lock().unwrap()[0].clone().unwrap();
+        first
+            .rsplit("until ")
+            .next()
+            .unwrap()
+            .trim_end_matches(')')
+            .to_string()
+    }
+
     #[tokio::test]
     async fn waits_are_told_to_the_observer() {
         let control = Control::new(None);
@@ -296,9 +361,13 @@ mod tests {
             .wait(Duration::from_millis(5), "a test")
             .await
             .unwrap();
+        let until = seen_until(&seen);
         assert_eq!(
             *seen.lock().unwrap(),
-            [Some("waiting 5ms for a test".to_string()), None]
+            [
+                Some(format!("waiting 5ms for a test (until {until})")),
+                None
+            ]
         );
     }
 }

@@ -61,8 +61,9 @@ fn main() -> ExitCode {
             return exit(ExitStatus::FailedBeforeDeleting);
         }
     };
-    let control = Control::new(None);
+    let control = Control::new(settings.max_duration);
     let progress = Progress::new(settings.quiet).with_log_groups(targets.github.is_some());
+    progress.show_waits(&control);
     runtime.spawn(run::watch_signals(control.clone()));
     let outcome = runtime.block_on(run::run(&settings, &control, &progress));
     // Publishing is not the run: it goes on after a first signal, under its own control, and
@@ -88,9 +89,17 @@ fn main() -> ExitCode {
             exit(outcome.status)
         }
         Err(error) => {
-            eprintln!("error: {error}");
-            publish::failed(&targets, &error.to_string());
-            exit(error.exit_status())
+            let status = error.exit_status();
+            let line = match status {
+                // Stopped (a signal, the time budget) before anything was deleted.
+                ExitStatus::Incomplete => {
+                    format!("{error}; nothing was deleted; the next run goes on")
+                }
+                _ => error.to_string(),
+            };
+            eprintln!("error: {line}");
+            publish::failed(&targets, &line);
+            exit(status)
         }
     }
 }

@@ -5,8 +5,16 @@
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::control::{Control, Wait};
+
+/// Waits at least this long get a line of their own in a log (shorter ones would be noise).
+const WAIT_LINE_AFTER: Duration = Duration::from_secs(5);
+
+/// The bar on screen now, and the unit it shows when not waiting.
+type CurrentBar = Arc<Mutex<Option<(indicatif::ProgressBar, &'static str)>>>;
 
 /// How often a plain progress line is printed.
 const LINE_INTERVAL: Duration = Duration::from_secs(5);
@@ -24,6 +32,8 @@ pub struct Progress {
     mode: Mode,
     /// Fold each phase's lines into a GitHub Actions log group (`::group::`).
     groups: bool,
+    /// The bar of the phase under way (terminal only), where waits show.
+    current: CurrentBar,
 }
 
 impl Progress {
@@ -39,6 +49,7 @@ impl Progress {
         Progress {
             mode,
             groups: false,
+            current: CurrentBar::default(),
         }
     }
 
@@ -47,7 +58,42 @@ impl Progress {
         Progress {
             mode: Mode::Off,
             groups: false,
+            current: CurrentBar::default(),
         }
+    }
+
+    /// Shows the control's waits (rate limits, `Retry-After`, backoff, garbage collection):
+    /// on a terminal as the bar's message, saying what it waits for and until when; in a log,
+    /// one plain line for each wait longer than 5 s. Nothing with `--quiet`.
+    pub fn show_waits(&self, control: &Control) {
+        let mode = self.mode;
+        let current = self.current.clone();
+        // Tasks waiting side by side for the same thing (one quota) are one wait to a reader.
+        let last_line: Mutex<Option<Wait>> = Mutex::new(None);
+        control.observe_waits(Arc::new(move |wait: Option<&Wait>| {
+            let bar = current
+                .lock()
+                .expect("the progress lock is never poisoned")
+                .clone();
+            match (mode, wait, bar) {
+                (Mode::Bars, Some(wait), Some((bar, _))) => bar.set_message(wait.describe()),
+                (Mode::Bars, None, Some((bar, unit))) => bar.set_message(unit),
+                (Mode::Bars | Mode::Lines, Some(wait), _) if wait.duration >= WAIT_LINE_AFTER => {
+                    let mut last = last_line
+                        .lock()
+                        .expect("the progress lock is never poisoned");
+                    let same = last.as_ref().is_some_and(|before| {
+                        before.reason == wait.reason
+                            && (before.until - wait.until).num_seconds().abs() <= 2
+                    });
+                    if !same {
+                        eprintln!("regsweep: {}", wait.describe());
+                        *last = Some(wait.clone());
+                    }
+                }
+                _ => {}
+            }
+        }));
     }
 
     /// In a GitHub Actions log (plain lines), each phase becomes a collapsible log group.
@@ -91,6 +137,10 @@ impl Progress {
                 );
                 bar.set_prefix(name);
                 bar.set_message(unit);
+                *self
+                    .current
+                    .lock()
+                    .expect("the progress lock is never poisoned") = Some((bar.clone(), unit));
                 phase.bar = Some(bar);
             }
             Mode::Lines => {

@@ -9,29 +9,8 @@ use common::digitalocean::{FakeDo, FakeDoOptions, TOKEN};
 use common::scenario::{push_attested_releases, push_history};
 use common::{regsweep, Image, TestRegistry};
 
-fn env<'a>(
-    registry: &'a TestRegistry,
-    fake: &'a FakeDo,
-    extra: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, String)> {
-    let mut env: Vec<(&str, String)> = vec![
-        ("REGSWEEP_PROVIDER", "digitalocean".into()),
-        ("DIGITALOCEAN_ACCESS_TOKEN", TOKEN.into()),
-        ("REGSWEEP_DO_API_URL", fake.url.clone()),
-        // The registry API: the test registry stands in for registry.digitalocean.com.
-        ("REGISTRY_URL", registry.url.clone()),
-        ("REGISTRY_AUTH", "anonymous:unused".into()),
-        ("REGSWEEP_GC_POLL", "50ms".into()),
-    ];
-    for (k, v) in extra {
-        env.retain(|(key, _)| key != k);
-        env.push((k, v.to_string()));
-    }
-    env
-}
-
 fn run(registry: &TestRegistry, fake: &FakeDo, extra: &[(&str, &str)]) -> common::Run {
-    let env = env(registry, fake, extra);
+    let env = fake.env(registry, extra);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     regsweep(&env, &[])
 }

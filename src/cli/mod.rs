@@ -45,6 +45,8 @@ pub mod env {
     pub const VERIFY: &str = "REGSWEEP_VERIFY";
     /// Refuse plans deleting more than this.
     pub const MAX_DELETE: &str = "REGSWEEP_MAX_DELETE";
+    /// The run's time budget.
+    pub const MAX_DURATION: &str = "REGSWEEP_MAX_DURATION";
     /// Allow credentials over plain HTTP to a host that is not loopback.
     pub const ALLOW_INSECURE_HTTP: &str = "REGSWEEP_ALLOW_INSECURE_HTTP";
     /// Time limit for one HTTP attempt.
@@ -222,6 +224,13 @@ pub struct Cli {
     /// shows the plan). A guard for first runs. Default: no limit.
     #[arg(long, env = env::MAX_DELETE, value_name = "N", allow_hyphen_values = true, value_parser = parse::count)]
     pub max_delete: Option<usize>,
+
+    /// The run's time budget (`25m`, `2h`). Discovery and planning run in full; deletions go
+    /// in the plan's order until the next one, or a wait (rate limit, retry, garbage
+    /// collection), would end after it; then the run stops cleanly, reports what is done and
+    /// left, and exits 3: the next run goes on. Default: no limit
+    #[arg(long, env = env::MAX_DURATION, value_name = "DURATION", value_parser = parse::positive_duration)]
+    pub max_duration: Option<Duration>,
 
     /// Allow sending credentials over plain `http://` to a host that is not loopback.
     #[arg(long, env = env::ALLOW_INSECURE_HTTP, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse::boolean)]

@@ -283,7 +283,9 @@ impl Http {
             if let Some(pacer) = pacer {
                 pacer.acquire(method, url, &self.control).await?;
             }
+            let sent = Instant::now();
             let result = self.exchange(request).await;
+            self.control.request_took(sent.elapsed());
             if let Some(pacer) = pacer {
                 match &result {
                     Ok(answer) => pacer.observe(answer.status, &answer.headers).await,

@@ -308,6 +308,39 @@ mod tests {
         );
     }
 
+    /// GitHub's primary limit (`x-ratelimit-remaining: 0`) follows the same rule as
+    /// DigitalOcean's hourly quota: waited for when the budget allows, else the run ends now,
+    /// naming when the limit resets.
+    #[tokio::test]
+    async fn a_spent_primary_limit_past_the_budget_ends_the_run_with_its_reset() {
+        let pacer = Pacer::new(Limits {
+            api: "GitHub",
+            quota: "primary rate limit",
+            header_prefix: "x-ratelimit-",
+            window: None,
+            cost: one_point,
+        });
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-limit", "5000".parse().unwrap());
+        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        let reset = Utc::now().timestamp() + 1800;
+        headers.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+        pacer.observe(StatusCode::OK, &headers).await;
+        let control = Control::new(Some(Duration::from_secs(60)));
+        let url: Url = "https://api.github.com/user".parse().unwrap();
+        let refused = pacer.acquire(&Method::GET, &url, &control).await;
+        let Err(Halt::OutOfTime {
+            waiting_for: Some(reason),
+        }) = refused
+        else {
+            panic!("{refused:?}");
+        };
+        assert!(
+            reason.starts_with("GitHub's primary rate limit (resets "),
+            "{reason}"
+        );
+    }
+
     #[tokio::test]
     async fn a_retry_after_holds_every_request() {
         let pacer = Pacer::new(limits(None));

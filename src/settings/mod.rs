@@ -86,6 +86,8 @@ pub struct Settings {
     pub verify: bool,
     /// Refuse plans deleting more than this many manifests.
     pub max_delete: Option<usize>,
+    /// The run's time budget (`REGSWEEP_MAX_DURATION`).
+    pub max_duration: Option<std::time::Duration>,
     /// Log level for regsweep's own messages on stderr.
     pub log_level: tracing::level_filters::LevelFilter,
     /// No progress output.
@@ -268,6 +270,7 @@ impl Settings {
             },
             verify,
             max_delete,
+            max_duration: cli.max_duration,
             log_level,
             quiet: cli.quiet,
             allow_insecure_http,

@@ -37,6 +37,8 @@ pub struct FakeDoOptions {
     pub throttle_delete: Option<usize>,
     /// How garbage collection ends: `succeeded` or `failed`.
     pub gc_outcome: String,
+    /// Each DELETE takes this long to answer (a slow API).
+    pub delete_delay: Option<Duration>,
 }
 
 impl Default for FakeDoOptions {
@@ -48,6 +50,7 @@ impl Default for FakeDoOptions {
             rate_limit: (250, Duration::from_secs(60)),
             throttle_delete: None,
             gc_outcome: "succeeded".into(),
+            delete_delay: None,
         }
     }
 }
@@ -548,6 +551,9 @@ fn handle(
             )
         }
         ("DELETE", ["repositories", repository, "digests", digest]) => {
+            if let Some(delay) = options.delete_delay {
+                std::thread::sleep(delay);
+            }
             let repository = repository.replace("%2F", "/").replace("%2f", "/");
             let status = http
                 .delete(format!("{registry_url}/v2/{repository}/manifests/{digest}"))
@@ -642,6 +648,28 @@ fn gc_json(registry: &str, gc: &RunningGc, status: &str, freed: Option<(u64, u64
 }
 
 impl FakeDo {
+    /// The environment of a regsweep run against this fake, with `registry` standing in for
+    /// registry.digitalocean.com; `extra` adds or overrides variables.
+    pub fn env<'a>(
+        &self,
+        registry: &TestRegistry,
+        extra: &[(&'a str, &str)],
+    ) -> Vec<(&'a str, String)> {
+        let mut env: Vec<(&str, String)> = vec![
+            ("REGSWEEP_PROVIDER", "digitalocean".into()),
+            ("DIGITALOCEAN_ACCESS_TOKEN", TOKEN.into()),
+            ("REGSWEEP_DO_API_URL", self.url.clone()),
+            ("REGISTRY_URL", registry.url.clone()),
+            ("REGISTRY_AUTH", "anonymous:unused".into()),
+            ("REGSWEEP_GC_POLL", "50ms".into()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k, v.to_string()));
+        }
+        env
+    }
+
     /// What each garbage collection that ran freed: (blobs, bytes).
     pub fn gc_results(&self) -> Vec<(u64, u64)> {
         self.state.lock().unwrap().gc_results.clone()
