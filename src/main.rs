@@ -65,6 +65,15 @@ fn main() -> ExitCode {
     let progress = Progress::new(settings.quiet).with_log_groups(targets.github.is_some());
     progress.show_waits(&control);
     runtime.spawn(run::watch_signals(control.clone()));
+    if let Some(regsweep::cli::Command::Restore { from }) = &cli.command {
+        return match runtime.block_on(run::restore(&settings, &control, from)) {
+            Ok(status) => exit(status),
+            Err(error) => {
+                eprintln!("error: {error}");
+                exit(error.exit_status())
+            }
+        };
+    }
     let outcome = runtime.block_on(run::run(&settings, &control, &progress));
     // Publishing is not the run: it goes on after a first signal, under its own control, and
     // trusts the registry's CA bundle but never skips certificate checks for GitHub or GitLab.

@@ -248,6 +248,9 @@ pub struct Manifest {
     pub subject: Option<Digest>,
     /// For an artifact: its `artifactType` or config media type.
     pub artifact_type: Option<String>,
+    /// The provider's own id for it, where deletes take one (a GitHub package version id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
 }
 
 impl Manifest {
@@ -267,6 +270,7 @@ impl Manifest {
             children: Vec::new(),
             subject: None,
             artifact_type: None,
+            provider_id: None,
         }
     }
 }

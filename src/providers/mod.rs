@@ -16,6 +16,9 @@
 
 pub mod digitalocean;
 pub mod distribution;
+pub mod ghcr;
+pub mod gitlab;
+pub mod harbor;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;

@@ -154,6 +154,9 @@ pub struct ManifestSummary {
     pub reason: Reason,
     /// What apply did (absent in a dry run and for kept manifests).
     pub outcome: Option<DeletionOutcome>,
+    /// The provider's own id for it (a GitHub package version id: what restore takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
 }
 
 /// Counts and the reclaimable-space estimate.
@@ -336,6 +339,7 @@ pub fn summarize(
                 action: decision.action,
                 reason: decision.reason.clone(),
                 outcome,
+                provider_id: manifest.provider_id.clone(),
             });
         }
         repositories.push(RepositorySummary {

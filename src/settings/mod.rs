@@ -6,7 +6,6 @@
 mod sources;
 mod values;
 
-use secrecy::ExposeSecret as _;
 use url::Url;
 
 pub use crate::cli::parse::{parse_bool, parse_duration};
@@ -20,7 +19,7 @@ use crate::plan::Policy;
 use crate::registry::http::is_loopback;
 use crate::registry::{Credentials, RetryPolicy, TlsOptions};
 use crate::report::OutputFormat;
-use values::{credentials, one_line, registry_url};
+use values::{credentials, one_line};
 
 /// Why the command line could not be read.
 #[derive(Debug)]
@@ -41,14 +40,23 @@ where
     use clap::{CommandFactory as _, FromArgMatches as _};
     // An empty variable counts as unset: its argument forgets the variable, so that the
     // default applies (clap would hand the empty text to the value parser).
+    let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
     let command = Cli::command().mut_args(|argument| {
-        let empty = argument
-            .get_env()
-            .is_some_and(|name| std::env::var_os(name).is_some_and(|value| value.is_empty()));
-        if empty {
-            argument.env(None::<&str>)
-        } else {
-            argument
+        let Some(name) = argument.get_env().map(|n| n.to_string_lossy().into_owned()) else {
+            return argument;
+        };
+        // The older names, read when the current one is unset.
+        let alias = match name.as_str() {
+            env::PROVIDER => Some(env::PROVIDER_ALIAS),
+            env::REPOSITORIES => Some(env::REPOSITORIES_ALIAS),
+            _ => None,
+        };
+        match alias {
+            Some(alias) if !set(&name) && set(alias) => argument.env(alias),
+            _ if std::env::var_os(&name).is_some_and(|value| value.is_empty()) => {
+                argument.env(None::<&str>)
+            }
+            _ => argument,
         }
     });
     let refused = |error: clap::Error| match SettingsError::from_clap(&error, &Cli::command()) {
@@ -101,20 +109,15 @@ pub struct Settings {
 impl Settings {
     /// Validates every input. Touches only the local filesystem (storage folder, CA file).
     pub fn from_cli(cli: &Cli) -> Result<Settings, SettingsError> {
-        let digitalocean = sources::digitalocean(cli)?;
-        let (registry_url, url_credentials) = match &digitalocean {
-            Some((_, url)) => (url.clone(), None),
-            None => registry_url(cli.registry_url.as_deref())?,
-        };
-        // DigitalOcean's registry takes the API token as user name and password.
-        let token_credentials = digitalocean.as_ref().map(|(d, _)| Credentials {
-            username: d.token.0.expose_secret().to_string(),
-            password: d.token.0.clone(),
-            username_is_secret: true,
-        });
+        let sources::Chosen {
+            source,
+            registry_url,
+            url_credentials,
+            provider_credentials,
+        } = sources::choose(cli)?;
         let credentials = credentials(cli.registry_auth.as_deref())?
             .or(url_credentials)
-            .or(token_credentials);
+            .or(provider_credentials);
 
         let accept_invalid_certificates = cli.self_signed_cert;
         let extra_roots_pem = match cli.ca_cert.as_deref().filter(|s| !s.is_empty()) {
@@ -141,17 +144,13 @@ impl Settings {
             }
         };
 
-        let source = match digitalocean {
-            Some((settings, _)) => Source::DigitalOcean(settings),
-            None => sources::source(cli)?,
-        };
         let gc_include_untagged = cli.gc_include_untagged;
-        if gc_include_untagged != UntaggedSweep::Off && !matches!(source, Source::DigitalOcean(_)) {
+        if gc_include_untagged != UntaggedSweep::Off && !source.collects_garbage() {
             return Err(error(
                 env::GC_INCLUDE_UNTAGGED,
                 "gc-include-untagged",
-                "only a provider that starts the registry's garbage collection (digitalocean) \
-                 takes it; for a self-hosted registry regsweep prints the command instead",
+                "only a provider that starts the registry's garbage collection (digitalocean, \
+                 harbor) takes it; for a self-hosted registry regsweep prints the command instead",
             ));
         }
         let dry_run = cli.dry_run;
@@ -177,7 +176,19 @@ impl Settings {
                 repositories.push(name);
             }
         }
+        // GHCR: packages may be named without their owner (`app` is `<owner>/app`).
+        if let Source::Ghcr(ghcr) = &source {
+            let owner = format!("{}/", ghcr.owner.to_ascii_lowercase());
+            for name in &mut repositories {
+                if !name.as_str().starts_with(&owner) {
+                    *name = format!("{owner}{name}").parse().map_err(|e| {
+                        error(env::REPOSITORIES, "repositories", format!("`{name}`: {e}"))
+                    })?;
+                }
+            }
+        }
         repositories.sort();
+        repositories.dedup();
         let hash_tag_pattern = regex::Regex::new(&cli.hash_tag_pattern).map_err(|e| {
             error(
                 env::HASH_TAG_PATTERN,

@@ -7,11 +7,15 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use url::Url;
 
-use super::values::{error, non_empty, SettingsError};
+use super::values::{error, non_empty, registry_url, SettingsError};
 use crate::cli::{env, Cli};
 use crate::providers::digitalocean::DigitalOceanSettings;
 use crate::providers::distribution::layout::LAYOUT_ROOT;
 use crate::providers::distribution::s3::S3Location;
+use crate::providers::ghcr::{GhcrSettings, GHCR_HOST};
+use crate::providers::gitlab::{GitlabSettings, GitlabToken};
+use crate::providers::harbor::HarborSettings;
+use crate::registry::Credentials;
 use crate::secret::SecretStringEq;
 
 /// Where manifests are discovered from, and through which provider.
@@ -23,6 +27,12 @@ pub enum Source {
     S3(S3Location),
     /// A DigitalOcean registry, through the DigitalOcean API.
     DigitalOcean(DigitalOceanSettings),
+    /// GitHub Container Registry, through the GitHub Packages API.
+    Ghcr(GhcrSettings),
+    /// A GitLab project's container registry, through the GitLab API.
+    Gitlab(GitlabSettings),
+    /// Harbor, through its API.
+    Harbor(HarborSettings),
     /// No storage: the registry's API alone (catalog, tags, manifests, referrers), which
     /// cannot see untagged manifests. The text says why this source was chosen.
     Api(String),
@@ -42,8 +52,257 @@ impl Source {
                 Some(name) => format!("DigitalOcean API (registry `{name}`)"),
                 None => "DigitalOcean API".to_string(),
             },
+            Source::Ghcr(g) => format!("GitHub Packages (`{}`)", g.owner),
+            Source::Gitlab(g) => format!("GitLab API (project `{}`)", g.project),
+            Source::Harbor(h) if h.projects.is_empty() => "Harbor API".to_string(),
+            Source::Harbor(h) => format!("Harbor API (projects {})", h.projects.join(", ")),
         }
     }
+
+    /// Whether this provider starts the registry's garbage collection.
+    pub fn collects_garbage(&self) -> bool {
+        matches!(self, Source::DigitalOcean(_) | Source::Harbor(_))
+    }
+}
+
+/// What the options choose: where to look, the registry API's URL, the credentials in that
+/// URL, and those the provider brings (DigitalOcean's token, GHCR's owner and token, GitLab
+/// CI's registry login), used when REGISTRY_AUTH is unset.
+pub(super) struct Chosen {
+    pub(super) source: Source,
+    pub(super) registry_url: Url,
+    pub(super) url_credentials: Option<Credentials>,
+    pub(super) provider_credentials: Option<Credentials>,
+}
+
+/// Chooses the provider (`REGISTRY_PROVIDER`) and where it looks.
+pub(super) fn choose(cli: &Cli) -> Result<Chosen, SettingsError> {
+    if let Some((settings, url)) = digitalocean(cli)? {
+        // DigitalOcean's registry takes the API token as user name and password.
+        let provider_credentials = Some(Credentials {
+            username: secrecy::ExposeSecret::expose_secret(&settings.token.0).to_string(),
+            password: settings.token.0.clone(),
+            username_is_secret: true,
+        });
+        return Ok(Chosen {
+            source: Source::DigitalOcean(settings),
+            registry_url: url,
+            url_credentials: None,
+            provider_credentials,
+        });
+    }
+    let kind = cli.provider.trim().to_ascii_lowercase();
+    let raw_url = non_empty(&cli.registry_url);
+    let on_ghcr = raw_url
+        .and_then(|u| Url::parse(u).ok())
+        .is_some_and(|u| u.host_str() == Some(GHCR_HOST));
+    match kind.as_str() {
+        "ghcr" => ghcr(cli),
+        "" | "auto" if on_ghcr => ghcr(cli),
+        "gitlab" => gitlab(cli),
+        "harbor" => harbor(cli),
+        _ => {
+            let (registry_url, url_credentials) = registry_url(raw_url)?;
+            Ok(Chosen {
+                source: source(cli)?,
+                registry_url,
+                url_credentials,
+                provider_credentials: None,
+            })
+        }
+    }
+}
+
+/// An http(s) URL option, checked.
+fn api_url(text: &str, input: &'static str, flag: &'static str) -> Result<Url, SettingsError> {
+    let url = Url::parse(text.trim())
+        .map_err(|e| error(input, flag, format!("`{text}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(error(
+            input,
+            flag,
+            format!("`{text}` is not an http(s) URL"),
+        ));
+    }
+    Ok(url)
+}
+
+/// The registry URL of a hosted provider: REGISTRY_URL, else the provider's default.
+fn hosted_registry_url(
+    cli: &Cli,
+    default: Option<String>,
+    provider: &str,
+) -> Result<(Url, Option<Credentials>), SettingsError> {
+    let given = non_empty(&cli.registry_url).map(str::to_string).or(default);
+    let Some(text) = given else {
+        return Err(error(
+            env::REGISTRY_URL,
+            "registry-url",
+            format!("the {provider} provider needs the registry's URL"),
+        ));
+    };
+    let text = if text.contains("://") {
+        text
+    } else {
+        format!("https://{text}")
+    };
+    registry_url(Some(&text))
+}
+
+/// GHCR: `GHCR_OWNER` (else `GITHUB_REPOSITORY_OWNER`), `GITHUB_API_URL`, `GITHUB_TOKEN`;
+/// the registry at `REGISTRY_URL` (default `https://ghcr.io`) with `<owner>:<token>`.
+fn ghcr(cli: &Cli) -> Result<Chosen, SettingsError> {
+    let owner = non_empty(&cli.ghcr_owner)
+        .or(non_empty(&cli.github_repository_owner))
+        .ok_or_else(|| {
+            error(
+                env::GHCR_OWNER,
+                "ghcr-owner",
+                "the ghcr provider needs the packages' owner in GHCR_OWNER (in GitHub Actions \
+                 GITHUB_REPOSITORY_OWNER is the default)",
+            )
+        })?;
+    if !owner
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(error(
+            env::GHCR_OWNER,
+            "ghcr-owner",
+            format!("`{owner}` is not a GitHub user or organization name"),
+        ));
+    }
+    let token = non_empty(&cli.github_token).ok_or_else(|| {
+        error(
+            env::GITHUB_TOKEN,
+            "github-token",
+            "the ghcr provider needs a token in GITHUB_TOKEN (packages: write)",
+        )
+    })?;
+    let api_url = api_url(&cli.github_api_url, env::GITHUB_API_URL, "github-api-url")?;
+    let (registry_url, url_credentials) =
+        hosted_registry_url(cli, Some(format!("https://{GHCR_HOST}")), "ghcr")?;
+    let token = SecretString::from(token.to_string());
+    Ok(Chosen {
+        provider_credentials: Some(Credentials {
+            username: owner.to_string(),
+            password: token.clone(),
+            username_is_secret: false,
+        }),
+        source: Source::Ghcr(GhcrSettings {
+            owner: owner.to_string(),
+            api_url,
+            token: SecretStringEq(token),
+        }),
+        registry_url,
+        url_credentials,
+    })
+}
+
+/// GitLab: `CI_API_V4_URL`, `CI_PROJECT_ID` (or a path), `GITLAB_TOKEN` (else
+/// `CI_JOB_TOKEN`); the registry at `REGISTRY_URL` (default `https://$CI_REGISTRY`) with
+/// `CI_REGISTRY_USER:CI_REGISTRY_PASSWORD`.
+fn gitlab(cli: &Cli) -> Result<Chosen, SettingsError> {
+    let api = non_empty(&cli.gitlab_api_url).ok_or_else(|| {
+        error(
+            env::GITLAB_API_URL,
+            "gitlab-api-url",
+            "the gitlab provider needs the API's URL (GitLab CI sets CI_API_V4_URL)",
+        )
+    })?;
+    let api_url = api_url(api, env::GITLAB_API_URL, "gitlab-api-url")?;
+    let project = non_empty(&cli.gitlab_project)
+        .ok_or_else(|| {
+            error(
+                env::GITLAB_PROJECT,
+                "gitlab-project",
+                "the gitlab provider needs the project (GitLab CI sets CI_PROJECT_ID)",
+            )
+        })?
+        .trim_matches('/')
+        .to_string();
+    let token = match (
+        non_empty(&cli.gitlab_api_token),
+        non_empty(&cli.gitlab_job_token),
+    ) {
+        (Some(token), _) => {
+            GitlabToken::Private(SecretStringEq(SecretString::from(token.to_string())))
+        }
+        (None, Some(token)) => {
+            GitlabToken::Job(SecretStringEq(SecretString::from(token.to_string())))
+        }
+        (None, None) => {
+            return Err(error(
+                env::GITLAB_API_TOKEN,
+                "gitlab-api-token",
+                "the gitlab provider needs GITLAB_TOKEN (a token with `api` scope) or GitLab \
+                 CI's CI_JOB_TOKEN",
+            ))
+        }
+    };
+    let (registry_url, url_credentials) = hosted_registry_url(
+        cli,
+        non_empty(&cli.gitlab_registry).map(str::to_string),
+        "gitlab",
+    )?;
+    let provider_credentials = match (
+        non_empty(&cli.gitlab_registry_user),
+        non_empty(&cli.gitlab_registry_password),
+    ) {
+        (Some(user), Some(password)) => Some(Credentials {
+            username: user.to_string(),
+            password: SecretString::from(password.to_string()),
+            username_is_secret: false,
+        }),
+        _ => None,
+    };
+    Ok(Chosen {
+        source: Source::Gitlab(GitlabSettings {
+            api_url,
+            project,
+            token,
+        }),
+        registry_url,
+        url_credentials,
+        provider_credentials,
+    })
+}
+
+/// Harbor: `REGISTRY_URL` is Harbor's (the API is on the same origin), `HARBOR_PROJECT`
+/// names the projects (default: all the credentials list).
+fn harbor(cli: &Cli) -> Result<Chosen, SettingsError> {
+    let (registry_url, url_credentials) = hosted_registry_url(cli, None, "harbor")?;
+    let mut projects: Vec<String> = non_empty(&cli.harbor_project)
+        .unwrap_or_default()
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    projects.sort();
+    projects.dedup();
+    for project in &projects {
+        if !project
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        {
+            return Err(error(
+                env::HARBOR_PROJECT,
+                "harbor-project",
+                format!("`{project}` is not a Harbor project name"),
+            ));
+        }
+    }
+    Ok(Chosen {
+        source: Source::Harbor(HarborSettings {
+            projects,
+            gc: cli.gc,
+            gc_timeout: cli.gc_timeout,
+            gc_poll: cli.gc_poll,
+        }),
+        registry_url,
+        url_credentials,
+        provider_credentials: None,
+    })
 }
 
 /// Chooses and checks the discovery source: `REGSWEEP_SOURCE`, `REGISTRY_STORAGE`,
@@ -116,12 +375,15 @@ pub(super) fn digitalocean(
     let chosen = match cli.provider.trim().to_ascii_lowercase().as_str() {
         "" | "auto" => on_digitalocean || (raw_url.is_none() && token.is_some()),
         "digitalocean" | "do" => true,
-        "distribution" => false,
+        "distribution" | "ghcr" | "gitlab" | "harbor" => false,
         other => {
             return Err(error(
                 env::PROVIDER,
                 "provider",
-                format!("`{other}` is not one of `auto`, `distribution`, `digitalocean`"),
+                format!(
+                    "`{other}` is not one of `auto`, `distribution`, `digitalocean`, `ghcr`, \
+                     `gitlab`, `harbor`"
+                ),
             ))
         }
     };

@@ -307,7 +307,7 @@ fn the_digitalocean_provider() {
         ),
         (
             &["--provider", "gcr", "--registry-url", "https://r"][..],
-            "REGSWEEP_PROVIDER",
+            "REGISTRY_PROVIDER",
         ),
         (
             &["--digitalocean-token", token, "--gc-timeout", "soon"][..],
@@ -513,4 +513,60 @@ fn regex_errors_fit_on_one_line() {
     let error = settings(&["--registry-url", "http://r", "--hash-tag-pattern", "(a"]).unwrap_err();
     assert_eq!(error.to_string().lines().count(), 1);
     assert!(error.to_string().contains("unclosed group"), "{error}");
+}
+
+#[test]
+fn the_ghcr_provider() {
+    let parse = |args: &[&str]| {
+        let mut argv = vec!["regsweep", "--provider", "ghcr"];
+        argv.extend_from_slice(args);
+        from_args(&argv)
+    };
+    let token = "ghp_secret";
+    let s = parse(&[
+        "--github-repository-owner",
+        "Acme",
+        "--github-token",
+        token,
+        "--repositories",
+        "app,acme/tools/builder",
+    ])
+    .unwrap();
+    let Source::Ghcr(g) = &s.source else {
+        panic!("{:?}", s.source)
+    };
+    assert_eq!(g.owner, "Acme");
+    assert_eq!(g.api_url.as_str(), "https://api.github.com/");
+    assert_eq!(s.registry_url.as_str(), "https://ghcr.io/");
+    let credentials = s.credentials.as_ref().unwrap();
+    assert_eq!(credentials.username, "Acme");
+    assert_eq!(credentials.password.expose_secret(), token);
+    let names: Vec<&str> = s.policy.repositories.iter().map(|r| r.as_str()).collect();
+    assert_eq!(
+        names,
+        ["acme/app", "acme/tools/builder"],
+        "package names get the owner"
+    );
+    assert!(!format!("{s:?}").contains(token), "Debug hides the token");
+    // GHCR_OWNER wins over the workflow's owner; ghcr.io picks the provider by itself.
+    let s = from_args(&[
+        "regsweep",
+        "--registry-url",
+        "https://ghcr.io",
+        "--ghcr-owner",
+        "other",
+        "--github-repository-owner",
+        "acme",
+        "--github-token",
+        token,
+    ])
+    .unwrap();
+    assert!(matches!(&s.source, Source::Ghcr(g) if g.owner == "other"));
+    // What is missing is named.
+    let error = parse(&["--github-token", token]).unwrap_err();
+    assert_eq!(error.input, "GHCR_OWNER");
+    let error = parse(&["--ghcr-owner", "acme"]).unwrap_err();
+    assert_eq!(error.input, "GITHUB_TOKEN");
+    let error = parse(&["--ghcr-owner", "a/b", "--github-token", token]).unwrap_err();
+    assert_eq!(error.input, "GHCR_OWNER");
 }

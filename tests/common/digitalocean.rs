@@ -16,10 +16,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::fake::{repositories_in, revisions_in, rfc3339, tags_in};
 use super::TestRegistry;
 
 /// How the fake behaves.
@@ -162,75 +163,28 @@ const GC_STEPS: [&str; 4] = [
     "deleting unreferenced blobs",
 ];
 
-fn repositories_in(storage: &Path) -> Vec<String> {
-    let root = storage.join("docker/registry/v2/repositories");
-    let mut found = Vec::new();
-    let mut pending = vec![(root.clone(), String::new())];
-    while let Some((folder, name)) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            if file == "_manifests" {
-                found.push(name.clone());
-            } else if !file.starts_with('_') && entry.path().is_dir() {
-                let child = if name.is_empty() {
-                    file
-                } else {
-                    format!("{name}/{file}")
-                };
-                pending.push((entry.path(), child));
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 fn manifests_in(storage: &Path, repository: &str) -> Vec<Value> {
-    let base = storage.join(format!(
-        "docker/registry/v2/repositories/{repository}/_manifests"
-    ));
     let mut tags: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if let Ok(entries) = std::fs::read_dir(base.join("tags")) {
-        for entry in entries.flatten() {
-            if let Ok(digest) = std::fs::read_to_string(entry.path().join("current/link")) {
-                tags.entry(digest.trim().to_string())
-                    .or_default()
-                    .push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
+    for (tag, digest) in tags_in(storage, repository) {
+        tags.entry(digest).or_default().push(tag);
     }
     let mut manifests = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(base.join("revisions/sha256")) {
-        for entry in entries.flatten() {
-            let link = entry.path().join("link");
-            let Ok(digest) = std::fs::read_to_string(&link) else {
-                continue; // a deleted revision keeps its folder
-            };
-            let digest = digest.trim().to_string();
-            let updated = std::fs::metadata(&link)
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            let updated: chrono::DateTime<chrono::Utc> = updated.into();
-            let mut item = json!({
-                "registry_name": "regsweep-test",
-                "repository": repository,
-                "digest": digest,
-                "compressed_size_bytes": 1234,
-                "updated_at": updated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "tags": tags.get(&digest).cloned().unwrap_or_default(),
-                "blobs": []
-            });
-            // The reference's example omits `size_bytes` at times: so does the fake.
-            if manifests.len() % 2 == 0 {
-                item["size_bytes"] = json!(2345);
-            }
-            manifests.push(item);
+    for (digest, stored) in revisions_in(storage, repository) {
+        let mut item = json!({
+            "registry_name": "regsweep-test",
+            "repository": repository,
+            "digest": digest,
+            "compressed_size_bytes": 1234,
+            "updated_at": rfc3339(stored),
+            "tags": tags.get(&digest).cloned().unwrap_or_default(),
+            "blobs": []
+        });
+        // The reference's example omits `size_bytes` at times: so does the fake.
+        if manifests.len() % 2 == 0 {
+            item["size_bytes"] = json!(2345);
         }
+        manifests.push(item);
     }
-    manifests.sort_by(|a, b| a["digest"].as_str().cmp(&b["digest"].as_str()));
     manifests
 }
 

@@ -118,10 +118,22 @@ pub fn commit_tag(seed: &str) -> String {
 /// SBOM referrers, a multi-arch image re-pointed from an older one, a nested index, an
 /// attachment without a target, a Docker manifest list, and nested repository names.
 pub fn push_history(registry: &TestRegistry) -> History {
+    push_history_under(registry, "")
+}
+
+/// The same history with every repository name behind `prefix` (`acme/`: GHCR's owner).
+pub fn push_history_under(registry: &TestRegistry, prefix: &str) -> History {
+    let names = |name: &str| format!("{prefix}{name}");
+    let (app, legacy, team, api) = (
+        names("demo/app"),
+        names("demo/legacy"),
+        names("team/app"),
+        names("team/app/api"),
+    );
+    let (app, legacy, team, api) = (app.as_str(), legacy.as_str(), team.as_str(), api.as_str());
     let mut history = History::default();
 
     // demo/app: `latest` pushed three times; only the last one stays tagged.
-    let app = "demo/app";
     let latest_v1 = registry.push_image(app, Some("latest"), &Image::new("latest v1", 30));
     let sig_v1 = registry.push_signature(app, &latest_v1.digest);
     let latest_v2 = registry.push_image(app, Some("latest"), &Image::new("latest v2", 20));
@@ -210,7 +222,6 @@ pub fn push_history(registry: &TestRegistry) -> History {
     history.keep(app, &orphan_tag);
 
     // demo/legacy: Docker schema2 images in a manifest list, and an untagged leftover.
-    let legacy = "demo/legacy";
     let l_amd64 = registry.push_image(legacy, None, &Image::new("legacy amd64", 9).docker());
     let l_arm = registry.push_image(
         legacy,
@@ -242,12 +253,10 @@ pub fn push_history(registry: &TestRegistry) -> History {
     history.delete(legacy, &leftover);
 
     // Nested repository names: team/app and team/app/api.
-    let team = "team/app";
     let team_old = registry.push_image(team, Some("main"), &Image::new("team main old", 10));
     registry.push_image(team, Some("main"), &Image::new("team main new", 2));
     history.keep(team, "main");
     history.delete(team, &team_old);
-    let api = "team/app/api";
     registry.push_image(api, Some("v1"), &Image::new("api v1", 3));
     let api_leftover = registry.push_image(api, None, &Image::new("api leftover", 12));
     history.keep(api, "v1");
@@ -336,7 +345,11 @@ pub struct Releases {
 /// (index, children, attestation, signature), and an untagged leftover image. The run keeps
 /// release 1.0 whole and deletes the rest; garbage collection then frees the old blobs.
 pub fn push_attested_releases(registry: &TestRegistry) -> Releases {
-    let repo = "multi";
+    push_attested_releases_in(registry, "multi")
+}
+
+/// The same releases in repository `repo`.
+pub fn push_attested_releases_in(registry: &TestRegistry, repo: &str) -> Releases {
     let mut history = History::default();
     let mut tagged = Vec::new();
     let release = |name: &str, age: i64| {

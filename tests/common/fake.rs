@@ -1,0 +1,246 @@
+//! fake: what the fake provider APIs share: a small HTTP server on 127.0.0.1 whose handler
+//! answers each request, and reads of the real test registry's storage (repositories, their
+//! manifest revisions and tags) that back the fakes' listings, so that what a fake lists is
+//! what the real registry holds.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+/// A request as a fake's handler sees it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `GET`, `DELETE`, …
+    pub method: String,
+    /// The path, still percent-encoded as sent.
+    pub path: String,
+    /// The query's pairs, decoded.
+    pub query: BTreeMap<String, String>,
+    /// The headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl Request {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path's segments, each percent-decoded once.
+    pub fn segments(&self) -> Vec<String> {
+        self.path
+            .trim_start_matches('/')
+            .split('/')
+            .map(decode)
+            .collect()
+    }
+
+    /// A query parameter as a number, or `default`.
+    pub fn number(&self, name: &str, default: usize) -> usize {
+        self.query
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+}
+
+/// A fake's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The status.
+    pub status: u16,
+    /// Headers to send.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl Answer {
+    /// `status` with `value` as a JSON body.
+    pub fn json(status: u16, value: Value) -> Answer {
+        Answer {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: value.to_string(),
+        }
+    }
+
+    /// `status` with no body.
+    pub fn empty(status: u16) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// With one more header.
+    pub fn with_header(mut self, name: &str, value: impl ToString) -> Answer {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// A running fake; stopped on drop.
+pub struct FakeServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    server: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeServer {
+    /// Serves every request with `handle`, one at a time, until dropped.
+    pub fn start(mut handle: impl FnMut(&Request) -> Answer + Send + 'static) -> FakeServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("a port"));
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let serving = server.clone();
+        let thread = std::thread::spawn(move || {
+            for mut incoming in serving.incoming_requests() {
+                let full = incoming.url().to_string();
+                let (path, query) = full.split_once('?').unwrap_or((&full, ""));
+                let mut body = String::new();
+                let _ = incoming.as_reader().read_to_string(&mut body);
+                let request = Request {
+                    method: incoming.method().to_string(),
+                    path: path.to_string(),
+                    query: url::form_urlencoded::parse(query.as_bytes())
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect(),
+                    headers: incoming
+                        .headers()
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.field.as_str().as_str().to_ascii_lowercase(),
+                                h.value.as_str().to_string(),
+                            )
+                        })
+                        .collect(),
+                    body,
+                };
+                let answer = handle(&request);
+                let mut response =
+                    tiny_http::Response::from_string(answer.body).with_status_code(answer.status);
+                for (name, value) in answer.headers {
+                    if let Ok(header) = format!("{name}: {value}").parse::<tiny_http::Header>() {
+                        response = response.with_header(header);
+                    }
+                }
+                let _ = incoming.respond(response);
+            }
+        });
+        FakeServer {
+            url,
+            server,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A path segment percent-decoded once.
+pub fn decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Every repository in the registry's storage (any folder holding `_manifests`), sorted.
+pub fn repositories_in(storage: &Path) -> Vec<String> {
+    let root = storage.join("docker/registry/v2/repositories");
+    let mut found = Vec::new();
+    let mut pending = vec![(root, String::new())];
+    while let Some((folder, name)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file == "_manifests" {
+                found.push(name.clone());
+            } else if !file.starts_with('_') && entry.path().is_dir() {
+                let child = if name.is_empty() {
+                    file
+                } else {
+                    format!("{name}/{file}")
+                };
+                pending.push((entry.path(), child));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The tags of `repository` now: tag → digest, sorted by tag.
+pub fn tags_in(storage: &Path, repository: &str) -> BTreeMap<String, String> {
+    let base = storage.join(format!(
+        "docker/registry/v2/repositories/{repository}/_manifests/tags"
+    ));
+    let mut tags = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(base) {
+        for entry in entries.flatten() {
+            if let Ok(digest) = std::fs::read_to_string(entry.path().join("current/link")) {
+                tags.insert(
+                    entry.file_name().to_string_lossy().into_owned(),
+                    digest.trim().to_string(),
+                );
+            }
+        }
+    }
+    tags
+}
+
+/// The manifests `repository` holds (its revision links), with when each was stored,
+/// sorted by digest. A deleted revision keeps its folder but loses its link.
+pub fn revisions_in(storage: &Path, repository: &str) -> Vec<(String, SystemTime)> {
+    let base = storage.join(format!(
+        "docker/registry/v2/repositories/{repository}/_manifests/revisions/sha256"
+    ));
+    let mut revisions = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(base) {
+        for entry in entries.flatten() {
+            let link = entry.path().join("link");
+            let Ok(digest) = std::fs::read_to_string(&link) else {
+                continue;
+            };
+            let stored = std::fs::metadata(&link)
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            revisions.push((digest.trim().to_string(), stored));
+        }
+    }
+    revisions.sort();
+    revisions
+}
+
+/// RFC 3339 in whole seconds, as the APIs write dates.
+pub fn rfc3339(time: SystemTime) -> String {
+    let time: chrono::DateTime<chrono::Utc> = time.into();
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A page of `items` (1-based `page`, `per_page` each) and whether another follows.
+pub fn page_of<T: Clone>(items: &[T], page: usize, per_page: usize) -> (Vec<T>, bool) {
+    let per_page = per_page.max(1);
+    let start = page.max(1).saturating_sub(1) * per_page;
+    let slice: Vec<T> = items.iter().skip(start).take(per_page).cloned().collect();
+    (slice, start + per_page < items.len())
+}

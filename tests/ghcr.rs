@@ -1,0 +1,179 @@
+//! GitHub Container Registry: discovery, deletion and restore through the GitHub Packages API,
+//! against a fake of that API (tests/common/ghcr.rs) backed by the real registry: the common
+//! push history (multi-arch OCI and Docker lists, BuildKit attestations, cosign signatures,
+//! SBOM referrers, overwritten tags) ends with every kept image fully pullable and every
+//! doomed version gone; GitHub's own rule (the last tagged version) is reported as kept; a
+//! restore puts the run's deletions back.
+
+mod common;
+
+use common::ghcr::{version_id, FakeGhcr, FakeGhcrOptions, TOKEN};
+use common::scenario::{push_attested_releases_in, push_history_under};
+use common::{regsweep, Image, Run, TestRegistry};
+
+fn run(registry: &TestRegistry, fake: &FakeGhcr, extra: &[(&str, &str)], args: &[&str]) -> Run {
+    let env = fake.env(registry, extra);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    regsweep(&env, args)
+}
+
+#[test]
+fn versions_go_through_the_packages_api_and_every_kept_image_stays_whole() {
+    let registry = TestRegistry::start();
+    let history = push_history_under(&registry, "acme/");
+    let releases = push_attested_releases_in(&registry, "acme/multi");
+    // A package whose only tagged version is a signature of an untagged image: the plan
+    // deletes both, GitHub keeps the last tagged version.
+    let lonely = registry.push_image("acme/lonely", None, &Image::new("lonely", 30));
+    let signature = registry.push_signature("acme/lonely", &lonely.digest);
+    let fake = FakeGhcr::start(
+        &registry,
+        FakeGhcrOptions {
+            page_cap: 3,              // several pages of packages and versions
+            throttle_delete: Some(2), // a secondary-limit 403 with retry-after mid-run
+            ..FakeGhcrOptions::default()
+        },
+    );
+
+    let dry = run(
+        &registry,
+        &fake,
+        &[("DRY_RUN", "true"), ("REGSWEEP_LOG", "trace")],
+        &[],
+    );
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    assert!(fake
+        .requests_to("")
+        .iter()
+        .all(|(method, _)| method == "GET"));
+    for text in [&dry.stdout, &dry.stderr] {
+        assert!(!text.contains(TOKEN), "the token leaked at trace level");
+    }
+
+    let folder = tempfile::tempdir().unwrap();
+    let report = folder.path().join("report.json");
+    let real = run(
+        &registry,
+        &fake,
+        &[("REGSWEEP_JSON_FILE", report.to_str().unwrap())],
+        &[],
+    );
+    assert_eq!(real.code, 0, "{}\n{}", real.stdout, real.stderr);
+    history.assert_applied(&registry);
+    releases.history.assert_applied(&registry);
+    releases
+        .history
+        .assert_kept_resolve(&registry, &releases.tagged);
+    // GitHub's rule keeps the last tagged version, reported as kept, not a failure.
+    assert!(registry.exists("acme/lonely", &signature.digest));
+    assert!(!registry.exists("acme/lonely", &lonely.digest));
+    assert!(
+        real.stdout.contains(
+            "the registry keeps it: You cannot delete the last tagged version of a package"
+        ),
+        "{}",
+        real.stdout
+    );
+    // Pages followed, nested package names sent as %2F, the throttled DELETE retried, and no
+    // avoidable rate-limit answer.
+    assert!(!fake.requests_to("page=2").is_empty());
+    assert!(!fake
+        .requests_to("/orgs/acme/packages/container/team%2Fapp%2Fapi/versions")
+        .is_empty());
+    let state = fake.state.lock().unwrap();
+    assert_eq!(state.scripted, 1);
+    assert_eq!(state.over_limit, 0, "an avoidable secondary-limit answer");
+    let deleted = state.deleted.clone();
+    drop(state);
+    // The JSON report names each deleted version's id.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let ids: Vec<u64> = json["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["manifests"].as_array().unwrap().iter())
+        .filter(|m| m["outcome"]["outcome"] == "deleted")
+        .map(|m| m["provider_id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let mut sorted_ids = ids.clone();
+    sorted_ids.sort();
+    let mut sorted_deleted = deleted.clone();
+    sorted_deleted.sort();
+    assert_eq!(
+        sorted_ids, sorted_deleted,
+        "the report's deleted versions are the API's"
+    );
+    for (repository, digest) in &history.deleted {
+        assert!(
+            ids.contains(&version_id(digest.as_str())),
+            "{repository}@{digest} not in the report's ids"
+        );
+    }
+
+    // Restore undoes the run: every deleted version is back, with its tags.
+    let restored = run(
+        &registry,
+        &fake,
+        &[],
+        &["restore", "--from", report.to_str().unwrap()],
+    );
+    assert_eq!(restored.code, 0, "{}\n{}", restored.stdout, restored.stderr);
+    assert!(
+        restored.stdout.contains(&format!(
+            "restored: {} of {} deleted versions",
+            deleted.len(),
+            deleted.len()
+        )),
+        "{}",
+        restored.stdout
+    );
+    for (repository, digest) in history.deleted.iter().chain(&releases.history.deleted) {
+        assert!(
+            registry.exists(repository, digest),
+            "{repository}@{digest} not restored"
+        );
+    }
+    for (repository, tag) in &history.deleted_tags {
+        assert!(
+            registry.tags(repository).contains(tag),
+            "{repository}:{tag} not restored"
+        );
+    }
+}
+
+#[test]
+fn a_user_s_packages_named_when_the_token_may_not_list_them() {
+    let registry = TestRegistry::start();
+    let old = registry.push_image("octo/app", Some("latest"), &Image::new("old", 3));
+    registry.push_image("octo/app", Some("latest"), &Image::new("new", 1));
+    let fake = FakeGhcr::start(
+        &registry,
+        FakeGhcrOptions {
+            owner: "octo".into(),
+            kind: "User".into(),
+            listing_refused: true,
+            ..FakeGhcrOptions::default()
+        },
+    );
+    // A workflow token cannot list packages: one line saying what to do, nothing deleted.
+    let refused = run(&registry, &fake, &[], &[]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("cannot list the container packages of `octo`")
+            && refused.stderr.contains("REGSWEEP_REPOSITORIES"),
+        "{}",
+        refused.stderr
+    );
+    assert!(registry.exists("octo/app", &old.digest));
+    // Named: the user's paths, the old version gone, the new one whole.
+    let named = run(&registry, &fake, &[("REGSWEEP_REPOSITORIES", "app")], &[]);
+    assert_eq!(named.code, 0, "{}\n{}", named.stdout, named.stderr);
+    assert!(!registry.exists("octo/app", &old.digest));
+    assert!(registry.pull_problems("octo/app", "latest").is_empty());
+    assert!(!fake
+        .requests_to("/users/octo/packages/container/app/versions")
+        .is_empty());
+}
