@@ -43,6 +43,12 @@ pub enum DeletionOutcome {
         /// The registry's reason.
         reason: String,
     },
+    /// Its tags were deleted (an API that deletes tags only: GitLab); the registry's own
+    /// garbage collection removes the untagged manifest.
+    Untagged {
+        /// The tags deleted (empty: it had none).
+        tags: Vec<Tag>,
+    },
     /// The registry refused or failed; a later run can retry.
     Failed {
         /// Why.
@@ -72,7 +78,14 @@ impl Applied {
     pub fn deleted_count(&self) -> usize {
         self.outcomes
             .values()
-            .filter(|o| matches!(o, DeletionOutcome::Deleted | DeletionOutcome::AlreadyGone))
+            .filter(|o| {
+                matches!(
+                    o,
+                    DeletionOutcome::Deleted
+                        | DeletionOutcome::AlreadyGone
+                        | DeletionOutcome::Untagged { .. }
+                )
+            })
             .count()
     }
 
@@ -288,6 +301,7 @@ pub async fn apply<P: Provider>(
                         Ok(Deletion::KeptByRegistry { reason }) => {
                             DeletionOutcome::KeptByRegistry { reason }
                         }
+                        Ok(Deletion::Untagged { tags }) => DeletionOutcome::Untagged { tags },
                         Err(error) => {
                             if let Some(reason) = error.halt {
                                 stops.halt.lock().await.get_or_insert(reason);

@@ -20,6 +20,7 @@ use crate::providers::distribution::filesystem::FilesystemStorage;
 use crate::providers::distribution::s3::S3Storage;
 use crate::providers::distribution::Distribution;
 use crate::providers::ghcr::Ghcr;
+use crate::providers::gitlab::Gitlab;
 use crate::providers::{Collected, DiscoveryError, Provider};
 use crate::registry::{Http, RegistryClient, RegistryError};
 use crate::report::{summarize, RunContext, Summary, Timings};
@@ -139,7 +140,11 @@ pub async fn run(
             let provider = Ghcr::open(http.clone(), options, client.clone(), concurrency).await?;
             pipeline.run(&provider).await
         }
-        Source::Gitlab(_) | Source::Harbor(_) => Err(RunError::Usage(
+        Source::Gitlab(options) => {
+            let provider = Gitlab::new(http.clone(), options, client.clone(), concurrency);
+            pipeline.run(&provider).await
+        }
+        Source::Harbor(_) => Err(RunError::Usage(
             "this provider is not available in this build".into(),
         )),
     }

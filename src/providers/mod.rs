@@ -59,6 +59,12 @@ pub enum Deletion {
         /// The registry's reason.
         reason: String,
     },
+    /// The API deletes tags only (GitLab): these tags were deleted, and the registry's own
+    /// garbage collection removes the manifest they left untagged.
+    Untagged {
+        /// The tags deleted (empty: it had none, and is collected once nothing lists it).
+        tags: Vec<Tag>,
+    },
 }
 
 /// How far a failed deletion reaches.

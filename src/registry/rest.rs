@@ -128,6 +128,8 @@ pub struct RestApi {
     authorization: Option<(HeaderName, SecretString)>,
     refusal_hint: &'static str,
     pacer: Option<Arc<Pacer>>,
+    /// Requests in flight at once, at most (`REGSWEEP_CONCURRENCY`).
+    permits: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl fmt::Debug for RestApi {
@@ -150,7 +152,15 @@ impl RestApi {
             authorization: None,
             refusal_hint: "check the token and its rights",
             pacer: None,
+            permits: None,
         }
+    }
+
+    /// At most `concurrency` requests to this API in flight at once, however the callers
+    /// nest their own concurrency.
+    pub fn with_concurrency(mut self, concurrency: usize) -> RestApi {
+        self.permits = Some(Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))));
+        self
     }
 
     /// Sends `header: value` with every request (never printed).
@@ -212,6 +222,10 @@ impl RestApi {
         if let Some(body) = body {
             request = request.json(body);
         }
+        let _permit = match &self.permits {
+            Some(permits) => permits.acquire().await.ok(),
+            None => None,
+        };
         let answer = self
             .http
             .send(&request, self.pacer.as_deref())

@@ -41,6 +41,13 @@ fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
         Some(DeletionOutcome::KeptByRegistry { reason }) => {
             format!("kept by the registry: {}", escape(reason))
         }
+        Some(DeletionOutcome::Untagged { tags }) if tags.is_empty() => {
+            "left untagged for the registry's garbage collection".into()
+        }
+        Some(DeletionOutcome::Untagged { tags }) => format!(
+            "untagged (`{}` deleted); the registry's garbage collection removes it",
+            escape(&tags.join("`, `"))
+        ),
         Some(DeletionOutcome::Failed { error }) => format!("**failed**: {}", escape(error)),
         Some(DeletionOutcome::NotAttempted) | None => "not deleted: the run stopped".into(),
     }

@@ -183,6 +183,10 @@ pub struct Totals {
     /// version, a GitLab protected tag): kept, not failed.
     #[serde(default)]
     pub kept_by_registry: usize,
+    /// Of `deleted`: manifests whose tags were deleted, left untagged for the registry's own
+    /// garbage collection (GitLab's API deletes tags only).
+    #[serde(default)]
+    pub left_untagged: usize,
     /// Kept, by reason label.
     pub kept_by_reason: BTreeMap<&'static str, usize>,
     /// Planned deletions, by reason label.
@@ -281,6 +285,11 @@ pub fn summarize(
                     match &outcome {
                         Some(DeletionOutcome::Deleted | DeletionOutcome::AlreadyGone) => {
                             totals.deleted += 1;
+                            true
+                        }
+                        Some(DeletionOutcome::Untagged { .. }) => {
+                            totals.deleted += 1;
+                            totals.left_untagged += 1;
                             true
                         }
                         Some(DeletionOutcome::Failed { .. }) => {

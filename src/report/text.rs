@@ -135,6 +135,17 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
             "[kept]".into(),
             Some(format!("the registry keeps it: {reason}")),
         ),
+        Some(DeletionOutcome::Untagged { tags }) if tags.is_empty() => (
+            "[untagged]".into(),
+            Some("already untagged: the registry's garbage collection removes it".into()),
+        ),
+        Some(DeletionOutcome::Untagged { tags }) => (
+            "[untagged]".into(),
+            Some(format!(
+                "tag `{}` deleted: the registry's garbage collection removes the manifest",
+                tags.join("`, `")
+            )),
+        ),
         Some(DeletionOutcome::Failed { error }) => ("[failed]".into(), Some(error.clone())),
         Some(DeletionOutcome::NotAttempted) | None => {
             ("[not deleted]".into(), Some("the run stopped first".into()))

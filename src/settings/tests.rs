@@ -570,3 +570,52 @@ fn the_ghcr_provider() {
     let error = parse(&["--ghcr-owner", "a/b", "--github-token", token]).unwrap_err();
     assert_eq!(error.input, "GHCR_OWNER");
 }
+
+#[test]
+fn the_gitlab_provider() {
+    let parse = |args: &[&str]| {
+        let mut argv = vec![
+            "regsweep",
+            "--provider",
+            "gitlab",
+            "--gitlab-api-url",
+            "https://gitlab.example.com/api/v4",
+            "--gitlab-project",
+            "42",
+            "--gitlab-registry",
+            "registry.example.com",
+            "--gitlab-registry-user",
+            "gitlab-ci-token",
+            "--gitlab-registry-password",
+            "job-secret",
+        ];
+        argv.extend_from_slice(args);
+        from_args(&argv)
+    };
+    // The job token alone: sent as JOB-TOKEN; the registry at https://$CI_REGISTRY.
+    let s = parse(&["--gitlab-job-token", "job-secret"]).unwrap();
+    let Source::Gitlab(g) = &s.source else {
+        panic!("{:?}", s.source)
+    };
+    assert!(matches!(
+        g.token,
+        crate::providers::gitlab::GitlabToken::Job(_)
+    ));
+    assert_eq!(g.project, "42");
+    assert_eq!(s.registry_url.as_str(), "https://registry.example.com/");
+    assert_eq!(s.credentials.as_ref().unwrap().username, "gitlab-ci-token");
+    // A project token wins, sent as PRIVATE-TOKEN.
+    let s = parse(&[
+        "--gitlab-job-token",
+        "job-secret",
+        "--gitlab-api-token",
+        "glpat-x",
+    ])
+    .unwrap();
+    assert!(
+        matches!(&s.source, Source::Gitlab(g) if matches!(g.token, crate::providers::gitlab::GitlabToken::Private(_)))
+    );
+    assert!(!format!("{s:?}").contains("glpat-x"));
+    // No token at all: one line naming GITLAB_TOKEN.
+    assert_eq!(parse(&[]).unwrap_err().input, "GITLAB_TOKEN");
+}

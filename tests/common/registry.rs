@@ -277,21 +277,51 @@ impl TestRegistry {
         method: reqwest::Method,
         path: &str,
     ) -> reqwest::blocking::RequestBuilder {
+        self.access().request(method, path)
+    }
+
+    /// How the fakes reach this registry with the harness's credentials.
+    pub fn access(&self) -> RegistryAccess {
+        RegistryAccess {
+            url: self.url.clone(),
+            signer: self.token_server.as_ref().map(|s| s.signer.clone()),
+            basic: self.auth.clone(),
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// The test registry as a fake reaches it from its own thread: its URL and the harness's
+/// credentials (a token it mints itself when the registry wants bearer tokens).
+#[derive(Clone)]
+pub struct RegistryAccess {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    signer: Option<std::sync::Arc<token::Signer>>,
+    basic: Option<(String, String)>,
+    client: reqwest::blocking::Client,
+}
+
+impl RegistryAccess {
+    /// A request to `path` below the registry's URL (or a whole URL).
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
         let url = if path.starts_with("http") {
             path.to_string()
         } else {
             format!("{}{path}", self.url)
         };
         let request = self.client.request(method, url.clone());
-        if let Some(server) = &self.token_server {
+        if let Some(signer) = &self.signer {
             // The harness mints its own token, for the repository in the path.
             let repository = repository_in_path(&url).unwrap_or_default();
-            let token = server
-                .signer
-                .mint("harness", token::full_access(&repository));
+            let token = signer.mint("harness", token::full_access(&repository));
             return request.bearer_auth(token);
         }
-        match &self.auth {
+        match &self.basic {
             Some((user, password)) => request.basic_auth(user, Some(password)),
             None => request,
         }

@@ -104,14 +104,15 @@ fn next_page(answer: &Json) -> Option<Url> {
 
 impl DoApi {
     /// A client for the API at `base` with `token`, through `http`.
-    pub fn new(http: Http, base: Url, token: &SecretString) -> DoApi {
+    pub fn new(http: Http, base: Url, token: &SecretString, concurrency: usize) -> DoApi {
         let bearer = SecretString::from(format!("Bearer {}", token.expose_secret()));
         let rest = RestApi::new("DigitalOcean API", http, base)
             .with_authorization(header::AUTHORIZATION, bearer)
             .with_refusal_hint(
                 "check DIGITALOCEAN_ACCESS_TOKEN: it needs read and write access to the registry",
             )
-            .with_pacer(Arc::new(Pacer::new(limits())));
+            .with_pacer(Arc::new(Pacer::new(limits())))
+            .with_concurrency(concurrency);
         DoApi { rest }
     }
 
@@ -366,6 +367,7 @@ pub(crate) mod tests {
             http,
             server.uri().parse().unwrap(),
             &SecretString::from("t"),
+            4,
         )
     }
 

@@ -68,7 +68,7 @@ impl DigitalOcean {
         concurrency: usize,
     ) -> Result<DigitalOcean, DiscoveryError> {
         let control = http.control().clone();
-        let api = DoApi::new(http, options.api_url.clone(), &options.token.0);
+        let api = DoApi::new(http, options.api_url.clone(), &options.token.0, concurrency);
         let registry = api.open(options.registry.as_deref()).await?;
         Ok(DigitalOcean {
             api,

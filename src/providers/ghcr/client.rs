@@ -160,7 +160,7 @@ pub struct GhcrApi {
 
 impl GhcrApi {
     /// A client for the API at `base` (`https://api.github.com`) with `token`.
-    pub fn new(http: Http, base: Url, token: &SecretString) -> GhcrApi {
+    pub fn new(http: Http, base: Url, token: &SecretString, concurrency: usize) -> GhcrApi {
         let bearer = SecretString::from(format!("Bearer {}", token.expose_secret()));
         let rest = RestApi::new("GitHub API", http, base)
             .with_authorization(header::AUTHORIZATION, bearer)
@@ -169,7 +169,8 @@ impl GhcrApi {
                  personal token), and a workflow's repository needs the Admin role under the \
                  package's Manage Actions access",
             )
-            .with_pacer(Arc::new(Pacer::new(limits())));
+            .with_pacer(Arc::new(Pacer::new(limits())))
+            .with_concurrency(concurrency);
         GhcrApi { rest }
     }
 

@@ -74,7 +74,12 @@ impl Ghcr {
         client: RegistryClient,
         concurrency: usize,
     ) -> Result<Ghcr, DiscoveryError> {
-        let api = GhcrApi::new(http, settings.api_url.clone(), &settings.token.0);
+        let api = GhcrApi::new(
+            http,
+            settings.api_url.clone(),
+            &settings.token.0,
+            concurrency,
+        );
         let owner = api.owner(&settings.owner).await?.ok_or_else(|| {
             DiscoveryError::Choice(format!(
                 "GitHub account `{}` not found (check GHCR_OWNER)",
