@@ -27,6 +27,11 @@ pub enum DeletionOutcome {
     Deleted,
     /// Already gone when we asked (404).
     AlreadyGone,
+    /// Deleted by the registry together with `parent`, which this run deleted.
+    DeletedWith {
+        /// The manifest whose deletion took it along.
+        parent: Digest,
+    },
     /// Not deleted: a tag now points at it that did not when the plan was made.
     SkippedRaced {
         /// The new tags.
@@ -83,6 +88,7 @@ impl Applied {
                     o,
                     DeletionOutcome::Deleted
                         | DeletionOutcome::AlreadyGone
+                        | DeletionOutcome::DeletedWith { .. }
                         | DeletionOutcome::Untagged { .. }
                 )
             })
@@ -298,6 +304,9 @@ pub async fn apply<P: Provider>(
                     let outcome = match provider.delete_manifest(repository, digest).await {
                         Ok(Deletion::Deleted) => DeletionOutcome::Deleted,
                         Ok(Deletion::AlreadyGone) => DeletionOutcome::AlreadyGone,
+                        Ok(Deletion::DeletedWith { parent }) => {
+                            DeletionOutcome::DeletedWith { parent }
+                        }
                         Ok(Deletion::KeptByRegistry { reason }) => {
                             DeletionOutcome::KeptByRegistry { reason }
                         }

@@ -21,6 +21,7 @@ use crate::providers::distribution::s3::S3Storage;
 use crate::providers::distribution::Distribution;
 use crate::providers::ghcr::Ghcr;
 use crate::providers::gitlab::Gitlab;
+use crate::providers::harbor::Harbor;
 use crate::providers::{Collected, DiscoveryError, Provider};
 use crate::registry::{Http, RegistryClient, RegistryError};
 use crate::report::{summarize, RunContext, Summary, Timings};
@@ -144,9 +145,16 @@ pub async fn run(
             let provider = Gitlab::new(http.clone(), options, client.clone(), concurrency);
             pipeline.run(&provider).await
         }
-        Source::Harbor(_) => Err(RunError::Usage(
-            "this provider is not available in this build".into(),
-        )),
+        Source::Harbor(options) => {
+            let provider = Harbor::new(
+                http.clone(),
+                options,
+                client.clone(),
+                settings.credentials.as_ref(),
+                concurrency,
+            );
+            pipeline.run(&provider).await
+        }
     }
 }
 
@@ -276,6 +284,14 @@ impl Pipeline<'_> {
                 ),
             ));
         }
+        // A registry that takes children and accessories along deletes parents first.
+        let reordered;
+        let plan = if provider.deletes_subjects_first() {
+            reordered = subjects_first(plan, inventory);
+            &reordered
+        } else {
+            plan
+        };
         // Discovery and planning ran in full; from here on the time budget applies.
         self.control.enforce();
         Some(
@@ -338,6 +354,22 @@ async fn collect<P: Provider>(
             ExitStatus::Incomplete
         }
     }
+}
+
+/// `plan` with each repository's deletions in parents-and-subjects-first batches.
+fn subjects_first(plan: &Plan, inventory: &Inventory) -> Plan {
+    let mut reordered = plan.clone();
+    for repository_plan in &mut reordered.repositories {
+        if let Some(repository) = inventory
+            .repositories
+            .iter()
+            .find(|r| r.name == repository_plan.name)
+        {
+            repository_plan.deletion_batches =
+                planner::order::subjects_first(repository, repository_plan);
+        }
+    }
+    reordered
 }
 
 /// Every tag of every manifest the plan keeps: what verification re-resolves.

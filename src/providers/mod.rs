@@ -50,9 +50,14 @@ pub struct CurrentState {
 pub enum Deletion {
     /// Deleted now.
     Deleted,
-    /// It was already gone (another run, a retry of ours that had succeeded, or the registry
-    /// deleted it with its parent).
+    /// It was already gone (another run, a retry of ours that had succeeded).
     AlreadyGone,
+    /// The registry deleted it together with `parent`, which this run deleted (Harbor takes
+    /// an index's untagged children and a subject's accessories along).
+    DeletedWith {
+        /// The manifest whose deletion took it along.
+        parent: Digest,
+    },
     /// The registry keeps it by a rule of its own (GitHub's last tagged version, a GitLab
     /// protected tag): reported as kept, with the reason, and not a failure.
     KeptByRegistry {
@@ -238,6 +243,12 @@ pub trait Provider: Send + Sync {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> impl Future<Output = Result<Deletion, DeleteError>> + Send;
+
+    /// Whether deletions go parents and subjects first (the registry takes children and
+    /// accessories along: Harbor) instead of the planner's referrers-first order.
+    fn deletes_subjects_first(&self) -> bool {
+        false
+    }
 
     /// What the report must say about what this provider cannot see or do.
     fn notices(&self) -> Vec<String> {

@@ -29,6 +29,9 @@ fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
     match &manifest.outcome {
         Some(DeletionOutcome::Deleted) => "deleted".into(),
         Some(DeletionOutcome::AlreadyGone) => "deleted (was already gone)".into(),
+        Some(DeletionOutcome::DeletedWith { parent }) => {
+            format!("deleted with `{}` by the registry", parent.short())
+        }
         Some(DeletionOutcome::SkippedRaced { tags }) => {
             format!("skipped: `{}` pushed during the run", tags.join(","))
         }

@@ -283,7 +283,11 @@ pub fn summarize(
                         .entry(decision.reason.label())
                         .or_default() += 1;
                     match &outcome {
-                        Some(DeletionOutcome::Deleted | DeletionOutcome::AlreadyGone) => {
+                        Some(
+                            DeletionOutcome::Deleted
+                            | DeletionOutcome::AlreadyGone
+                            | DeletionOutcome::DeletedWith { .. },
+                        ) => {
                             totals.deleted += 1;
                             true
                         }

@@ -120,6 +120,10 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
     match &manifest.outcome {
         Some(DeletionOutcome::Deleted) => ("[deleted]".into(), None),
         Some(DeletionOutcome::AlreadyGone) => ("[deleted]".into(), Some("was already gone".into())),
+        Some(DeletionOutcome::DeletedWith { parent }) => (
+            "[deleted]".into(),
+            Some(format!("by the registry, with {}", parent.short())),
+        ),
         Some(DeletionOutcome::SkippedRaced { tags }) => (
             "[skipped]".into(),
             Some(format!("tag `{}` pushed during the run", tags.join("`, `"))),

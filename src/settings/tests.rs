@@ -619,3 +619,43 @@ fn the_gitlab_provider() {
     // No token at all: one line naming GITLAB_TOKEN.
     assert_eq!(parse(&[]).unwrap_err().input, "GITLAB_TOKEN");
 }
+
+#[test]
+fn the_harbor_provider() {
+    let s = from_args(&[
+        "regsweep",
+        "--provider",
+        "harbor",
+        "--registry-url",
+        "https://harbor.example.com",
+        "--registry-auth",
+        "robot$library+cleaner:s3cret",
+        "--harbor-project",
+        "library, team ,library",
+        "--gc-include-untagged",
+        "force",
+    ])
+    .unwrap();
+    let Source::Harbor(h) = &s.source else {
+        panic!("{:?}", s.source)
+    };
+    assert_eq!(h.projects, ["library", "team"]);
+    assert!(h.gc);
+    assert_eq!(
+        s.credentials.as_ref().unwrap().username,
+        "robot$library+cleaner"
+    );
+    let error = from_args(&["regsweep", "--provider", "harbor"]).unwrap_err();
+    assert_eq!(error.input, "REGISTRY_URL");
+    let error = from_args(&[
+        "regsweep",
+        "--provider",
+        "harbor",
+        "--registry-url",
+        "https://h",
+        "--harbor-project",
+        "Not Valid",
+    ])
+    .unwrap_err();
+    assert_eq!(error.input, "HARBOR_PROJECT");
+}

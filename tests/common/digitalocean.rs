@@ -14,13 +14,13 @@
 //! and bytes freed are what that run really removed.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::fake::{repositories_in, revisions_in, rfc3339, tags_in};
+use super::fake::{repositories_in, revisions_in, rfc3339, run_registry_gc, tags_in, GcTarget};
 use super::TestRegistry;
 
 /// How the fake behaves.
@@ -96,55 +96,6 @@ pub const GC_TYPES: [&str; 3] = [
     "unreferenced blobs only",
     "untagged manifests and unreferenced blobs",
 ];
-
-/// Runs the registry's own garbage collector over the test registry's storage as a garbage
-/// collection of `kind` would: `--delete-untagged` when the type names untagged manifests.
-/// Returns the blobs it deleted and their bytes (read before they go, from a dry run).
-fn run_registry_gc(registry: &GcTarget, kind: &str) -> (u64, u64) {
-    let untagged = kind.contains("untagged manifests");
-    let run = |dry_run: bool| {
-        let mut command = std::process::Command::new(super::registry_binary());
-        command.arg("garbage-collect");
-        if untagged {
-            command.arg("--delete-untagged");
-        }
-        if dry_run {
-            command.arg("--dry-run");
-        }
-        let output = command.arg(&registry.config).output().unwrap();
-        assert!(
-            output.status.success(),
-            "garbage-collect failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    let eligible: Vec<String> = run(true)
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("blob eligible for deletion: "))
-        .map(str::to_string)
-        .collect();
-    let bytes = eligible
-        .iter()
-        .filter_map(|digest| {
-            let hex = digest.strip_prefix("sha256:")?;
-            let data = registry.storage.join(format!(
-                "docker/registry/v2/blobs/sha256/{}/{hex}/data",
-                &hex[..2]
-            ));
-            std::fs::metadata(data).ok().map(|m| m.len())
-        })
-        .sum();
-    run(false);
-    (eligible.len() as u64, bytes)
-}
-
-/// What the fake's garbage collection works on: the test registry's storage and config.
-#[derive(Debug, Clone)]
-struct GcTarget {
-    storage: PathBuf,
-    config: PathBuf,
-}
 
 /// A running fake; stopped on drop.
 pub struct FakeDo {
@@ -246,10 +197,7 @@ impl FakeDo {
     pub fn start(registry: &TestRegistry, options: FakeDoOptions) -> FakeDo {
         let registry_url = registry.url.clone();
         let storage = registry.storage();
-        let gc_target = GcTarget {
-            storage: storage.clone(),
-            config: registry.config_path(),
-        };
+        let gc_target = GcTarget::of(registry);
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let url = format!("http://{}", server.server_addr().to_ip().unwrap());
         let state = Arc::new(Mutex::new(FakeDoState::default()));
@@ -565,8 +513,9 @@ fn handle(
                 state.gc_running = Some(running);
                 (200, json!({ "garbage_collection": answer }))
             } else {
-                let freed = (running.outcome == "succeeded")
-                    .then(|| run_registry_gc(gc_target, &running.kind));
+                let freed = (running.outcome == "succeeded").then(|| {
+                    run_registry_gc(gc_target, running.kind.contains("untagged manifests"))
+                });
                 state.gc_results.extend(freed);
                 let done = gc_json(name, &running, &running.outcome, freed);
                 state.gc_running = None;

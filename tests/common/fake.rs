@@ -4,7 +4,7 @@
 //! what the real registry holds.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -60,7 +60,7 @@ pub struct Answer {
     /// Headers to send.
     pub headers: Vec<(String, String)>,
     /// The body.
-    pub body: String,
+    pub body: Vec<u8>,
 }
 
 impl Answer {
@@ -69,7 +69,7 @@ impl Answer {
         Answer {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
-            body: value.to_string(),
+            body: value.to_string().into_bytes(),
         }
     }
 
@@ -78,7 +78,7 @@ impl Answer {
         Answer {
             status,
             headers: Vec::new(),
-            body: String::new(),
+            body: Vec::new(),
         }
     }
 
@@ -129,7 +129,7 @@ impl FakeServer {
                 };
                 let answer = handle(&request);
                 let mut response =
-                    tiny_http::Response::from_string(answer.body).with_status_code(answer.status);
+                    tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
                 for (name, value) in answer.headers {
                     if let Ok(header) = format!("{name}: {value}").parse::<tiny_http::Header>() {
                         response = response.with_header(header);
@@ -243,4 +243,65 @@ pub fn page_of<T: Clone>(items: &[T], page: usize, per_page: usize) -> (Vec<T>, 
     let start = page.max(1).saturating_sub(1) * per_page;
     let slice: Vec<T> = items.iter().skip(start).take(per_page).cloned().collect();
     (slice, start + per_page < items.len())
+}
+
+/// Runs the registry's own garbage collector over the test registry's storage, with
+/// `--delete-untagged` when `untagged` (distribution 2.x then deletes every manifest without a
+/// tag of its own, index children and referrers included). Returns the blobs it deleted and
+/// their bytes (read before they go, from a dry run).
+pub fn run_registry_gc(registry: &GcTarget, untagged: bool) -> (u64, u64) {
+    let run = |dry_run: bool| {
+        let mut command = std::process::Command::new(super::registry_binary());
+        command.arg("garbage-collect");
+        if untagged {
+            command.arg("--delete-untagged");
+        }
+        if dry_run {
+            command.arg("--dry-run");
+        }
+        let output = command.arg(&registry.config).output().unwrap();
+        assert!(
+            output.status.success(),
+            "garbage-collect failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let eligible: Vec<String> = run(true)
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("blob eligible for deletion: "))
+        .map(str::to_string)
+        .collect();
+    let bytes = eligible
+        .iter()
+        .filter_map(|digest| {
+            let hex = digest.strip_prefix("sha256:")?;
+            let data = registry.storage.join(format!(
+                "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+                &hex[..2]
+            ));
+            std::fs::metadata(data).ok().map(|m| m.len())
+        })
+        .sum();
+    run(false);
+    (eligible.len() as u64, bytes)
+}
+
+/// What the fake's garbage collection works on: the test registry's storage and config.
+#[derive(Debug, Clone)]
+pub struct GcTarget {
+    /// The storage root.
+    pub storage: PathBuf,
+    /// The registry's config file.
+    pub config: PathBuf,
+}
+
+impl GcTarget {
+    /// The test registry's storage and config.
+    pub fn of(registry: &super::TestRegistry) -> GcTarget {
+        GcTarget {
+            storage: registry.storage(),
+            config: registry.config_path(),
+        }
+    }
 }

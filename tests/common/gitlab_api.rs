@@ -309,7 +309,7 @@ fn answer(
                         chrono::Utc::now().to_rfc2822(),
                     ),
                 ],
-                body: "Retry later".into(),
+                body: b"Retry later".to_vec(),
             };
         }
     }

@@ -1,7 +1,7 @@
 //! Test support, one file per real or fake component: the real registry (`registry`) and what is pushed to it (`push`), the
 //! regsweep binary (`runner`), the push histories (`scenario`), the token server (`token`), the
 //! local S3 endpoint (`s3`), a fault-injecting proxy (`proxy`), and fakes of the APIs that
-//! cannot run here (`fake` holds what they share; `digitalocean`, `ghcr`, `github`, `gitlab_api`). Shared by the integration tests and the examples.
+//! cannot run here (`fake` holds what they share; `digitalocean`, `ghcr`, `github`, `gitlab_api`, `harbor`). Shared by the integration tests and the examples.
 #![allow(dead_code)]
 
 pub mod digitalocean;
@@ -9,6 +9,7 @@ pub mod fake;
 pub mod ghcr;
 pub mod github;
 pub mod gitlab_api;
+pub mod harbor;
 pub mod proxy;
 pub mod push;
 pub mod registry;
