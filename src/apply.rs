@@ -37,6 +37,13 @@ pub enum DeletionOutcome {
         /// The new tags.
         tags: Vec<Tag>,
     },
+    /// Not deleted: applying a reviewed plan, the manifest had changed since the plan (a tag
+    /// pushed onto it or moved elsewhere, or a manifest the plan does not delete now refers to
+    /// it).
+    SkippedChanged {
+        /// What changed.
+        change: String,
+    },
     /// Not deleted: an index pushed during the run lists it (directly or through another).
     SkippedReferenced {
         /// The new index.

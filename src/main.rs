@@ -4,6 +4,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
+use regsweep::cli::Action;
 use regsweep::control::Control;
 use regsweep::progress::Progress;
 use regsweep::publish::{self, Targets};
@@ -24,9 +25,12 @@ fn main() -> ExitCode {
         }
         Err(CommandLineError::Clap(error)) => error.exit(),
     };
-    let parsed = Settings::from_cli(&cli).and_then(|s| Ok((s, Targets::from_cli(&cli)?)));
-    let (settings, targets) = match parsed {
-        Ok(both) => both,
+    let parsed = Settings::from_cli(&cli)
+        .map_err(|e| e.to_string())
+        .and_then(|s| Ok((s, Targets::from_cli(&cli).map_err(|e| e.to_string())?)))
+        .and_then(|(s, t)| Ok((s, t, cli.action()?)));
+    let (settings, targets, action) = match parsed {
+        Ok(all) => all,
         Err(error) => {
             eprintln!("error: {error}");
             return exit(ExitStatus::BadUsage);
@@ -65,16 +69,29 @@ fn main() -> ExitCode {
     let progress = Progress::new(settings.quiet).with_log_groups(targets.github.is_some());
     progress.show_waits(&control);
     runtime.spawn(run::watch_signals(control.clone()));
-    if let Some(regsweep::cli::Command::Restore { from }) = &cli.command {
-        return match runtime.block_on(run::restore(&settings, &control, from)) {
-            Ok(status) => exit(status),
+    let mode = match action {
+        Action::Run => run::Mode::Run,
+        Action::Plan(out) => run::Mode::Plan { out },
+        Action::Apply(path) => match run::load_plan(&settings, &path) {
+            Ok(file) => run::Mode::Apply {
+                file: Box::new(file),
+            },
             Err(error) => {
-                eprintln!("error: {error}");
-                exit(error.exit_status())
+                eprintln!("error: {error}; nothing was deleted");
+                return exit(error.exit_status());
             }
-        };
-    }
-    let outcome = runtime.block_on(run::run(&settings, &control, &progress));
+        },
+        Action::Restore(from) => {
+            return match runtime.block_on(run::restore(&settings, &control, &from)) {
+                Ok(status) => exit(status),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    exit(error.exit_status())
+                }
+            };
+        }
+    };
+    let outcome = runtime.block_on(run::run(&settings, &mode, &control, &progress));
     // Publishing is not the run: it goes on after a first signal, under its own control, and
     // trusts the registry's CA bundle but never skips certificate checks for GitHub or GitLab.
     let publishing = TlsOptions {

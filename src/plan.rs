@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use regex::Regex;
 
+pub mod file;
 pub mod order;
 pub mod untagged;
 

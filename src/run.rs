@@ -7,12 +7,15 @@ use std::time::Instant;
 
 use chrono::Utc;
 
-use crate::apply::{self, Applied};
+use std::path::{Path, PathBuf};
+
+use crate::apply::{self, Applied, DeletionOutcome};
 use crate::cli::env;
 use crate::control::Control;
 use crate::model::{Action, Inventory, Plan, RepositoryName, Tag};
+use crate::plan::file::{PlanBody, PlanFile, PlanFileError, PlannedPolicy};
 use crate::plan::untagged::{self, UntaggedSweep};
-use crate::plan::{self as planner};
+use crate::plan::{self as planner, Policy};
 use crate::progress::Progress;
 use crate::providers::digitalocean::DigitalOcean;
 use crate::providers::distribution::api::ApiOnly;
@@ -57,6 +60,9 @@ pub enum RunError {
     /// A command that cannot run as asked (a report that cannot be read, the wrong provider).
     #[error("{0}")]
     Usage(String),
+    /// A plan that cannot be applied.
+    #[error(transparent)]
+    Plan(#[from] PlanFileError),
 }
 
 impl RunError {
@@ -89,6 +95,7 @@ pub struct Outcome {
 /// request and wait under `control` (a signal, the time budget).
 pub async fn run(
     settings: &Settings,
+    mode: &Mode,
     control: &Control,
     progress: &Progress,
 ) -> Result<Outcome, RunError> {
@@ -109,6 +116,7 @@ pub async fn run(
         client: &client,
         control,
         progress,
+        mode,
     };
     match &settings.source {
         Source::Filesystem(root) => {
@@ -158,29 +166,60 @@ pub async fn run(
     }
 }
 
+/// What a run does with its plan.
+#[derive(Debug)]
+pub enum Mode {
+    /// Discover, plan, delete (unless DRY_RUN), report.
+    Run,
+    /// Discover, plan, write the plan to `out` for review, delete nothing.
+    Plan {
+        /// Where the plan goes.
+        out: PathBuf,
+    },
+    /// Delete what a reviewed plan lists, less what changed since it was made.
+    Apply {
+        /// The plan, read and checked.
+        file: Box<PlanFile>,
+    },
+}
+
 /// What every step of one run shares.
 struct Pipeline<'a> {
     settings: &'a Settings,
     client: &'a RegistryClient,
     control: &'a Control,
     progress: &'a Progress,
+    mode: &'a Mode,
 }
 
 impl Pipeline<'_> {
+    /// A dry run, or a plan being written: nothing is deleted.
+    fn deletes_nothing(&self) -> bool {
+        self.settings.dry_run || matches!(self.mode, Mode::Plan { .. })
+    }
+
     /// The whole pipeline over one provider.
     async fn run<P: Provider>(&self, provider: &P) -> Result<Outcome, RunError> {
         let settings = self.settings;
         let started = Instant::now();
-        let inventory = provider
-            .discover(&settings.policy.repositories, self.progress)
-            .await?;
+        // Applying a reviewed plan: discovery sees what the plan saw (its repositories), and
+        // the plan's own policy is the one reported.
+        let planned = match self.mode {
+            Mode::Apply { file } => Some(file),
+            _ => None,
+        };
+        let filter = match planned {
+            Some(file) => file.body.policy.repositories.clone(),
+            None => settings.policy.repositories.clone(),
+        };
+        let current = provider.discover(&filter, self.progress).await?;
         let mut timings = Timings {
             discover_seconds: started.elapsed().as_secs_f64(),
             ..Timings::default()
         };
         tracing::info!(
-            repositories = inventory.repositories.len(),
-            manifests = inventory
+            repositories = current.repositories.len(),
+            manifests = current
                 .repositories
                 .iter()
                 .map(|r| r.manifests.len())
@@ -188,9 +227,27 @@ impl Pipeline<'_> {
             "discovered"
         );
         let started = Instant::now();
-        let plan = planner::plan(&inventory, &settings.policy, Utc::now());
+        let (inventory, plan, policy, to_apply, changed) = match planned {
+            Some(file) => {
+                // What may still go: the plan, less what changed since it was made.
+                let (to_apply, changed) = planner::file::still_valid(file, &current);
+                let policy = planned_policy(file).map_err(RunError::Usage)?;
+                let inventory = file.body.inventory.clone();
+                (inventory, file.body.plan.clone(), policy, to_apply, changed)
+            }
+            None => {
+                let plan = planner::plan(&current, &settings.policy, Utc::now());
+                let to_apply = plan.clone();
+                (current, plan, settings.policy.clone(), to_apply, Vec::new())
+            }
+        };
         timings.plan_seconds = started.elapsed().as_secs_f64();
         tracing::info!(deletions = plan.deletion_count(), "planned");
+        let plan_hash = match self.mode {
+            Mode::Plan { out } => Some(write_plan(settings, provider, out, &inventory, &plan)?),
+            Mode::Apply { file } => Some(file.hash.clone()),
+            Mode::Run => None,
+        };
 
         // An untagged sweep asked of the registry's garbage collection would delete what the
         // plan keeps without a tag of its own: refused before anything is deleted.
@@ -200,9 +257,19 @@ impl Pipeline<'_> {
             .map(|endangered| untagged::refusal(&endangered, env::GC_INCLUDE_UNTAGGED));
 
         let started = Instant::now();
-        let applied = self
-            .apply(&plan, &inventory, provider, sweep_refusal.clone())
+        let mut applied = self
+            .apply(&to_apply, &inventory, provider, sweep_refusal.clone())
             .await;
+        if let Some(applied) = &mut applied {
+            for change in changed {
+                applied.outcomes.insert(
+                    (change.repository, change.digest),
+                    DeletionOutcome::SkippedChanged {
+                        change: change.change,
+                    },
+                );
+            }
+        }
         timings.apply_seconds = started.elapsed().as_secs_f64();
 
         // Verification: after deleting, every kept tag must still be fully pullable.
@@ -215,24 +282,20 @@ impl Pipeline<'_> {
             _ => None,
         };
         timings.verify_seconds = started.elapsed().as_secs_f64();
+        let dry_run = self.deletes_nothing();
 
         let source = provider.source();
         let context = RunContext {
             registry: self.client.display(),
             storage: &source,
-            dry_run: settings.dry_run,
+            dry_run,
         };
-        let mut summary = summarize(
-            &inventory,
-            &plan,
-            &settings.policy,
-            applied.as_ref(),
-            &context,
-        );
+        let mut summary = summarize(&inventory, &plan, &policy, applied.as_ref(), &context);
+        summary.plan_hash = plan_hash;
         summary.verification = verification;
         summary.timings = Some(timings);
         summary.notices.extend(provider.notices());
-        if let (true, Some(refusal)) = (settings.dry_run, sweep_refusal) {
+        if let (true, Some(refusal)) = (dry_run, sweep_refusal) {
             summary
                 .notices
                 .push(format!("a real run would stop here: {refusal}"));
@@ -253,7 +316,7 @@ impl Pipeline<'_> {
         if applied.as_ref().is_some_and(|a| a.halt.is_some()) {
             status = ExitStatus::Incomplete;
         }
-        if !settings.dry_run && summary.totals.deleted > 0 && summary.fatal.is_none() {
+        if !dry_run && summary.totals.deleted > 0 && summary.fatal.is_none() {
             status = collect(provider, settings.gc_include_untagged, &mut summary, status).await;
         }
         Ok(Outcome { summary, status })
@@ -269,7 +332,7 @@ impl Pipeline<'_> {
     ) -> Option<Applied> {
         let settings = self.settings;
         let deletions = plan.deletion_count();
-        if settings.dry_run {
+        if self.deletes_nothing() {
             return None;
         }
         if let Some(refusal) = sweep_refusal {
@@ -354,6 +417,81 @@ async fn collect<P: Provider>(
             ExitStatus::Incomplete
         }
     }
+}
+
+/// The policy a plan file was made with, as the report shows it.
+fn planned_policy(file: &PlanFile) -> Result<Policy, String> {
+    let planned = &file.body.policy;
+    Ok(Policy {
+        hash_tag_pattern: regex::Regex::new(&planned.hash_tag_pattern)
+            .map_err(|e| format!("the plan's HASH_TAG_PATTERN does not compile: {e}"))?,
+        hash_tag_keep: planned.hash_tag_keep,
+        min_age: chrono::Duration::seconds(planned.min_age_seconds),
+        repositories: planned.repositories.clone(),
+    })
+}
+
+/// Writes the plan file for review; its hash.
+fn write_plan<P: Provider>(
+    settings: &Settings,
+    provider: &P,
+    out: &Path,
+    inventory: &Inventory,
+    plan: &Plan,
+) -> Result<String, RunError> {
+    let file = PlanFile::new(PlanBody {
+        format: planner::file::FORMAT.to_string(),
+        created_at: Utc::now(),
+        regsweep_version: env!("CARGO_PKG_VERSION").to_string(),
+        registry: registry_display(&settings.registry_url),
+        provider: settings.source.provider_name().to_string(),
+        source: provider.source(),
+        policy: PlannedPolicy {
+            hash_tag_pattern: settings.policy.hash_tag_pattern.as_str().to_string(),
+            hash_tag_keep: settings.policy.hash_tag_keep,
+            min_age_seconds: settings.policy.min_age.num_seconds(),
+            repositories: settings.policy.repositories.clone(),
+        },
+        inventory: inventory.clone(),
+        plan: plan.clone(),
+    });
+    // Written aside, then renamed: a plan cut short by a full disk or a kill never replaces a
+    // good one under its name.
+    let partial = out.with_extension("json.partial");
+    std::fs::write(&partial, file.to_json())
+        .and_then(|()| std::fs::rename(&partial, out))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            RunError::Usage(format!("cannot write the plan to `{}`: {e}", out.display()))
+        })?;
+    eprintln!(
+        "regsweep: plan written to `{}` ({})",
+        out.display(),
+        file.hash
+    );
+    Ok(file.hash)
+}
+
+/// The registry's URL as reports and plans show it.
+fn registry_display(url: &url::Url) -> String {
+    url.as_str().trim_end_matches('/').to_string()
+}
+
+/// Reads the plan at `path` and checks it was made for this registry and provider, recently
+/// enough (`REGSWEEP_PLAN_MAX_AGE`), and not changed since.
+pub fn load_plan(settings: &Settings, path: &Path) -> Result<PlanFile, RunError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| RunError::Usage(format!("cannot read the plan `{shown}`: {e}")))?;
+    let file = PlanFile::from_json(&text, &shown)?;
+    file.check(
+        &shown,
+        &registry_display(&settings.registry_url),
+        settings.source.provider_name(),
+        Utc::now(),
+        settings.plan_max_age,
+    )?;
+    Ok(file)
 }
 
 /// `plan` with each repository's deletions in parents-and-subjects-first batches.

@@ -89,6 +89,17 @@ fn every_action_input_reaches_a_real_option_with_its_default() {
         if name == "version" {
             continue; // the installer's, not the binary's
         }
+        // The plan artifact's: uploaded and downloaded by the action's own steps.
+        if ["plan-artifact", "plan-run-id"].contains(&name.as_str()) {
+            let used = steps.iter().any(|step| {
+                step["with"].as_hash().is_some_and(|with| {
+                    with.values()
+                        .any(|v| text(v).contains(&format!("inputs.{name}")))
+                })
+            });
+            assert!(used, "input `{name}` is used by no step");
+            continue;
+        }
         // `${{ inputs.a }}`, or `${{ inputs.a || inputs.b }}` for an input and its older name.
         let reaches = |value: &str| {
             value

@@ -47,6 +47,12 @@ pub mod env {
     pub const MAX_DELETE: &str = "REGSWEEP_MAX_DELETE";
     /// The run's time budget.
     pub const MAX_DURATION: &str = "REGSWEEP_MAX_DURATION";
+    /// What to do: `run`, `plan` or `apply` (for CI wrappers, which set variables).
+    pub const MODE: &str = "REGSWEEP_MODE";
+    /// The plan file `plan` writes and `apply` reads.
+    pub const PLAN: &str = "REGSWEEP_PLAN";
+    /// How old a plan `apply` still takes.
+    pub const PLAN_MAX_AGE: &str = "REGSWEEP_PLAN_MAX_AGE";
     /// Allow credentials over plain HTTP to a host that is not loopback.
     pub const ALLOW_INSECURE_HTTP: &str = "REGSWEEP_ALLOW_INSECURE_HTTP";
     /// Time limit for one HTTP attempt.
@@ -135,6 +141,21 @@ pub mod env {
 /// What regsweep does besides a run.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
+    /// Plan as a run would, delete nothing, and write the plan to review: every decision with
+    /// its reason, what the registry held, and a content hash (the report shows it)
+    Plan {
+        /// Where to write the plan [default: --plan-file]
+        #[arg(long, value_name = "PLAN.json")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Delete exactly what a reviewed plan lists, and nothing whose tags changed since:
+    /// refused for another registry or provider, an edited or cut file, or a plan older than
+    /// REGSWEEP_PLAN_MAX_AGE
+    Apply {
+        /// The plan `regsweep plan` wrote [default: --plan-file]
+        #[arg(value_name = "PLAN.json")]
+        plan: Option<std::path::PathBuf>,
+    },
     /// GHCR: restore the package versions a run deleted, from that run's JSON report (GitHub
     /// keeps deleted versions for 30 days). Takes the same GHCR options as the run
     Restore {
@@ -142,6 +163,63 @@ pub enum Command {
         #[arg(long, value_name = "REPORT.json")]
         from: std::path::PathBuf,
     },
+}
+
+/// Where `plan` writes and `apply` reads when neither the command line nor REGSWEEP_PLAN says.
+pub const DEFAULT_PLAN_FILE: &str = "regsweep-plan.json";
+
+/// What one invocation does, from the subcommand or, for CI wrappers, REGSWEEP_MODE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Discover, plan, delete (unless DRY_RUN), report.
+    Run,
+    /// Plan and write the plan to this file; delete nothing.
+    Plan(std::path::PathBuf),
+    /// Delete what the plan in this file lists.
+    Apply(std::path::PathBuf),
+    /// Restore the GHCR versions deleted by the run this JSON report describes.
+    Restore(std::path::PathBuf),
+}
+
+impl Cli {
+    /// The action asked for. A subcommand and a different REGSWEEP_MODE together are refused
+    /// rather than one silently winning: a plan-only job must never delete.
+    pub fn action(&self) -> Result<Action, String> {
+        let file = |given: &Option<std::path::PathBuf>| {
+            given.clone().unwrap_or_else(|| self.plan_file.clone())
+        };
+        let from_command = match &self.command {
+            None => None,
+            Some(Command::Plan { out }) => Some(Action::Plan(file(out))),
+            Some(Command::Apply { plan }) => Some(Action::Apply(file(plan))),
+            Some(Command::Restore { from }) => Some(Action::Restore(from.clone())),
+        };
+        let from_mode = match self.mode.as_str() {
+            "plan" => Action::Plan(file(&None)),
+            "apply" => Action::Apply(file(&None)),
+            _ => Action::Run,
+        };
+        match from_command {
+            None => Ok(from_mode),
+            Some(action) => {
+                let agrees = matches!(
+                    (&action, &from_mode),
+                    (_, Action::Run)
+                        | (Action::Plan(_), Action::Plan(_))
+                        | (Action::Apply(_), Action::Apply(_))
+                );
+                if agrees {
+                    Ok(action)
+                } else {
+                    Err(format!(
+                        "the subcommand and {} (`{}`) ask for different things; give one",
+                        env::MODE,
+                        self.mode
+                    ))
+                }
+            }
+        }
+    }
 }
 
 /// The default `REGSWEEP_CONCURRENCY`.
@@ -267,6 +345,20 @@ pub struct Cli {
     /// shows the plan). A guard for first runs. Default: no limit.
     #[arg(long, global = true, env = env::MAX_DELETE, value_name = "N", allow_hyphen_values = true, value_parser = parse::count)]
     pub max_delete: Option<usize>,
+
+    /// What to do, for CI wrappers that set variables: `run` (discover, plan, delete),
+    /// `plan` (write the plan to REGSWEEP_PLAN, delete nothing) or `apply` (delete what the
+    /// plan in REGSWEEP_PLAN lists). The `plan` and `apply` subcommands do the same
+    #[arg(long, global = true, env = env::MODE, value_name = "MODE", default_value = "run", value_parser = ["run", "plan", "apply"])]
+    pub mode: String,
+
+    /// The plan file: where `plan` writes it and `apply` reads it
+    #[arg(long, global = true, env = env::PLAN, value_name = "PATH", default_value = DEFAULT_PLAN_FILE)]
+    pub plan_file: std::path::PathBuf,
+
+    /// How old a plan `apply` still takes (`7d`, `12h`)
+    #[arg(long, global = true, env = env::PLAN_MAX_AGE, value_name = "DURATION", default_value = "7d", value_parser = parse::positive_duration)]
+    pub plan_max_age: Duration,
 
     /// The run's time budget (`25m`, `2h`). Discovery and planning run in full; deletions go
     /// in the plan's order until the next one, or a wait (rate limit, retry, garbage

@@ -134,6 +134,9 @@ pub fn annotations(summary: &Summary) -> Vec<String> {
                     "::warning title=regsweep: deletion skipped::{at} was not deleted: tag `{}` was pushed onto it during the run",
                     tags.join(",")
                 )),
+                (Some(DeletionOutcome::SkippedChanged { change }), _) => lines.push(format!(
+                    "::warning title=regsweep: deletion skipped::{at} was not deleted: it changed since the plan ({change})"
+                )),
                 (Some(DeletionOutcome::SkippedReferenced { index }), _) => lines.push(format!(
                     "::warning title=regsweep: deletion skipped::{at} was not deleted: index `{}` pushed during the run lists it",
                     index.short()
@@ -244,6 +247,12 @@ pub fn outputs(summary: &Summary, report_json: &Path) -> Vec<(&'static str, Stri
             .as_ref()
             .and_then(|gc| gc.freed_bytes)
             .map(|freed| ("freed-bytes", freed.to_string())),
+    )
+    .chain(
+        summary
+            .plan_hash
+            .as_ref()
+            .map(|hash| ("plan-hash", hash.clone())),
     )
     .collect()
 }

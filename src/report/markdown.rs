@@ -35,6 +35,9 @@ fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
         Some(DeletionOutcome::SkippedRaced { tags }) => {
             format!("skipped: `{}` pushed during the run", tags.join(","))
         }
+        Some(DeletionOutcome::SkippedChanged { change }) => {
+            format!("skipped: changed since the plan ({})", escape(change))
+        }
         Some(DeletionOutcome::SkippedReferenced { index }) => {
             format!(
                 "skipped: listed by index `{}` pushed during the run",
@@ -129,6 +132,9 @@ pub fn render(summary: &Summary) -> String {
     );
     if summary.dry_run {
         out.push_str("_Dry run: nothing was deleted._\n\n");
+    }
+    if let Some(hash) = &summary.plan_hash {
+        let _ = writeln!(out, "Plan `{hash}`\n");
     }
     let _ = writeln!(
         out,

@@ -68,6 +68,9 @@ pub struct Summary {
     /// The garbage collection this run started and followed (DigitalOcean, Harbor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub garbage_collection_run: Option<GarbageCollectionRun>,
+    /// Applying or writing a reviewed plan: the plan file's content hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_hash: Option<String>,
     /// What the reader must know about how far the run could see (an API-only run cannot
     /// see untagged manifests).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -302,6 +305,7 @@ pub fn summarize(
                         }
                         Some(
                             DeletionOutcome::SkippedRaced { .. }
+                            | DeletionOutcome::SkippedChanged { .. }
                             | DeletionOutcome::SkippedReferenced { .. },
                         ) => {
                             totals.skipped += 1;
@@ -393,6 +397,7 @@ pub fn summarize(
         garbage_collection: None,
         fatal: applied.and_then(|a| a.fatal.clone()),
         notices: Vec::new(),
+        plan_hash: None,
         garbage_collection_run: None,
         verification: None,
         timings: None,

@@ -128,6 +128,10 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
             "[skipped]".into(),
             Some(format!("tag `{}` pushed during the run", tags.join("`, `"))),
         ),
+        Some(DeletionOutcome::SkippedChanged { change }) => (
+            "[skipped]".into(),
+            Some(format!("changed since the plan: {change}")),
+        ),
         Some(DeletionOutcome::SkippedReferenced { index }) => (
             "[skipped]".into(),
             Some(format!(
@@ -365,7 +369,7 @@ fn render_totals(out: &mut String, summary: &Summary) {
         if totals.skipped > 0 {
             let _ = writeln!(
                 out,
-                "  skipped:      {} (a push during the run tagged or referenced them)",
+                "  skipped:      {} (tagged or referenced since the plan was made)",
                 totals.skipped
             );
         }
@@ -383,6 +387,16 @@ fn render_totals(out: &mut String, summary: &Summary) {
                 totals.not_attempted
             );
         }
+        if totals.kept_by_registry > 0 {
+            let _ = writeln!(
+                out,
+                "  kept by the registry: {} (its own rules; see above)",
+                totals.kept_by_registry
+            );
+        }
+    }
+    if let Some(hash) = &summary.plan_hash {
+        let _ = writeln!(out, "  plan:         {hash}");
     }
     let bound = if totals.reclaimable_is_upper_bound {
         "at most "

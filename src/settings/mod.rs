@@ -96,6 +96,8 @@ pub struct Settings {
     pub max_delete: Option<usize>,
     /// The run's time budget (`REGSWEEP_MAX_DURATION`).
     pub max_duration: Option<std::time::Duration>,
+    /// How old a plan `apply` still takes (`REGSWEEP_PLAN_MAX_AGE`).
+    pub plan_max_age: std::time::Duration,
     /// Log level for regsweep's own messages on stderr.
     pub log_level: tracing::level_filters::LevelFilter,
     /// No progress output.
@@ -282,6 +284,7 @@ impl Settings {
             verify,
             max_delete,
             max_duration: cli.max_duration,
+            plan_max_age: cli.plan_max_age,
             log_level,
             quiet: cli.quiet,
             allow_insecure_http,

@@ -59,6 +59,17 @@ impl Source {
         }
     }
 
+    /// The provider's name, as plans record it.
+    pub fn provider_name(&self) -> &'static str {
+        match self {
+            Source::Filesystem(_) | Source::S3(_) | Source::Api(_) => "distribution",
+            Source::DigitalOcean(_) => "digitalocean",
+            Source::Ghcr(_) => "ghcr",
+            Source::Gitlab(_) => "gitlab",
+            Source::Harbor(_) => "harbor",
+        }
+    }
+
     /// Whether this provider starts the registry's garbage collection.
     pub fn collects_garbage(&self) -> bool {
         matches!(self, Source::DigitalOcean(_) | Source::Harbor(_))

@@ -659,3 +659,44 @@ fn the_harbor_provider() {
     .unwrap_err();
     assert_eq!(error.input, "HARBOR_PROJECT");
 }
+
+#[test]
+fn the_action_comes_from_the_subcommand_or_the_mode_and_they_must_agree() {
+    use crate::cli::Action;
+    let action = |args: &[&str]| {
+        let mut argv = vec!["regsweep"];
+        argv.extend_from_slice(args);
+        match parse_command_line(argv) {
+            Ok(cli) => cli.action(),
+            Err(_) => panic!("{args:?}"),
+        }
+    };
+    assert_eq!(action(&[]), Ok(Action::Run));
+    assert_eq!(
+        action(&["plan"]),
+        Ok(Action::Plan("regsweep-plan.json".into()))
+    );
+    assert_eq!(
+        action(&["plan", "--out", "p.json"]),
+        Ok(Action::Plan("p.json".into()))
+    );
+    assert_eq!(
+        action(&["--plan-file", "q.json", "apply"]),
+        Ok(Action::Apply("q.json".into()))
+    );
+    assert_eq!(
+        action(&["apply", "a.json", "--plan-file", "q.json"]),
+        Ok(Action::Apply("a.json".into()))
+    );
+    assert_eq!(
+        action(&["--mode", "apply", "--plan-file", "q.json"]),
+        Ok(Action::Apply("q.json".into()))
+    );
+    assert_eq!(
+        action(&["--mode", "plan", "plan", "--out", "p.json"]),
+        Ok(Action::Plan("p.json".into()))
+    );
+    let mixed = action(&["--mode", "plan", "apply", "p.json"]).unwrap_err();
+    assert!(mixed.contains("REGSWEEP_MODE"), "{mixed}");
+    assert!(action(&["--mode", "apply", "restore", "--from", "r.json"]).is_err());
+}

@@ -111,12 +111,22 @@ impl TestRegistry {
     /// Starts regsweep against this registry with extra environment variables (which
     /// override the defaults, `REGISTRY_URL` included: point it at a proxy).
     pub fn spawn_sweep(&self, extra: &[(&str, &str)]) -> Child {
+        self.spawn_sweep_with(extra, &[])
+    }
+
+    /// Runs regsweep with arguments (a subcommand) against this registry.
+    pub fn sweep_with(&self, extra: &[(&str, &str)], args: &[&str]) -> Run {
+        finish(self.spawn_sweep_with(extra, args))
+    }
+
+    /// Starts regsweep with extra environment variables and arguments.
+    pub fn spawn_sweep_with(&self, extra: &[(&str, &str)], args: &[&str]) -> Child {
         let base = self.env();
         let mut env: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
         for (key, value) in extra {
             env.retain(|(k, _)| k != key);
             env.push((key, value));
         }
-        spawn_regsweep(&env, &[])
+        spawn_regsweep(&env, args)
     }
 }
