@@ -14,7 +14,7 @@
 //!
 //! Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
 //! [--apply-concurrency N[,N…]] [--apply-up-to N] [--s3-up-to N] [--do-up-to N]
-//! [--keep-storage DIR] [--out PATH]. Apply is measured at scales up to `--apply-up-to` (default 20,000): each
+//! [--keep-storage DIR] [--storage DIR] [--write-above N] [--out PATH]. Apply is measured at scales up to `--apply-up-to` (default 20,000): each
 //! measurement deletes two copies of the dataset; S3 up to `--s3-up-to` (default 20,000).
 
 #[path = "../tests/common/mod.rs"]
@@ -39,6 +39,8 @@ const CONFIGS: usize = 48;
 /// Manifests per group: 2 children + 1 index (`latest`, overwritten), 12 hash-tagged images,
 /// 2 referrers of a hash-tagged image, 3 untagged leftovers.
 const GROUP: usize = 20;
+/// regsweep's default `REGSWEEP_CONCURRENCY`, at which the endpoint's capacity is measured.
+const CONCURRENCY: usize = 8;
 
 struct Options {
     scales: Vec<usize>,
@@ -49,6 +51,8 @@ struct Options {
     s3_up_to: usize,
     do_up_to: usize,
     keep_storage: Option<PathBuf>,
+    storage: Option<PathBuf>,
+    write_above: usize,
     out: PathBuf,
 }
 
@@ -62,6 +66,8 @@ fn parse_options() -> Options {
         s3_up_to: 20_000,
         do_up_to: 2_000,
         keep_storage: None,
+        storage: None,
+        write_above: 100_000,
         out: PathBuf::from("bench/results.json"),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -82,6 +88,8 @@ fn parse_options() -> Options {
             "--s3-up-to" => options.s3_up_to = value.parse().expect("a number"),
             "--do-up-to" => options.do_up_to = value.parse().expect("a number"),
             "--keep-storage" => options.keep_storage = Some(PathBuf::from(value)),
+            "--storage" => options.storage = Some(PathBuf::from(value)),
+            "--write-above" => options.write_above = value.parse().expect("a number"),
             "--out" => options.out = PathBuf::from(value),
             other => {
                 panic!("unknown argument `{other}` (see the doc comment of examples/bench.rs)")
@@ -132,7 +140,16 @@ fn prepare(registry: &TestRegistry, name: &str) -> RepositoryState {
 }
 
 /// Pushes manifests into one repository until it holds `target`.
-fn populate(registry: &TestRegistry, state: &mut RepositoryState, target: usize) {
+/// With `write`, the manifests' storage files are written as the registry writes them
+/// instead of pushed through its API (see `TestRegistry::write_manifest`).
+fn populate(registry: &TestRegistry, state: &mut RepositoryState, target: usize, write: bool) {
+    let put = |name: &str, tag: Option<&str>, media_type: &str, body: &Value| {
+        if write {
+            registry.write_manifest(name, tag, media_type, body)
+        } else {
+            registry.put_manifest(name, tag, media_type, body)
+        }
+    };
     let mut children: Vec<common::Pushed> = Vec::new();
     let mut subject: Option<common::Pushed> = None;
     while state.pushed < target {
@@ -156,7 +173,7 @@ fn populate(registry: &TestRegistry, state: &mut RepositoryState, target: usize)
                 if slot == 0 {
                     children.clear();
                 }
-                children.push(registry.put_manifest(name, None, OCI_MANIFEST, &image(id)));
+                children.push(put(name, None, OCI_MANIFEST, &image(id)));
             }
             2 => {
                 let manifests: Vec<Value> = children
@@ -170,11 +187,11 @@ fn populate(registry: &TestRegistry, state: &mut RepositoryState, target: usize)
                     .collect();
                 let index =
                     json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
-                registry.put_manifest(name, Some("latest"), OCI_INDEX, &index);
+                put(name, Some("latest"), OCI_INDEX, &index);
             }
             3..=14 => {
                 let tag = Digest::sha256_of(id.as_bytes()).hex()[..8].to_string();
-                let pushed = registry.put_manifest(name, Some(&tag), OCI_MANIFEST, &image(id));
+                let pushed = put(name, Some(&tag), OCI_MANIFEST, &image(id));
                 if slot == 3 {
                     subject = Some(pushed);
                 }
@@ -185,14 +202,25 @@ fn populate(registry: &TestRegistry, state: &mut RepositoryState, target: usize)
                 referrer["artifactType"] = json!("application/spdx+json");
                 referrer["subject"] =
                     descriptor(OCI_MANIFEST, &subject.digest, subject.size as usize);
-                registry.put_manifest(name, None, OCI_MANIFEST, &referrer);
+                put(name, None, OCI_MANIFEST, &referrer);
             }
             _ => {
-                registry.put_manifest(name, None, OCI_MANIFEST, &image(id));
+                put(name, None, OCI_MANIFEST, &image(id));
             }
         }
         state.pushed += 1;
     }
+}
+
+/// Every manifest of a report with its tags, action and reason, without dates.
+fn decisions(report: &Value) -> Vec<Value> {
+    report["repositories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["manifests"].as_array().into_iter().flatten())
+        .map(|m| json!([m["digest"], m["tags"], m["action"], m["reason"]]))
+        .collect()
 }
 
 /// The high-water resident memory of a running process, in KiB (`VmHWM`), or 0 once gone.
@@ -337,8 +365,8 @@ fn endpoint_requests(log: &Path) -> usize {
 }
 
 /// The S3 endpoint's own GET capacity: up to 5,000 of the uploaded objects fetched in a tight
-/// loop, 16 in flight.
-fn endpoint_capacity(s3: &common::s3::MotoServer, storage: &Path) -> f64 {
+/// loop, `concurrency` in flight (regsweep's own).
+fn endpoint_capacity(s3: &common::s3::MotoServer, storage: &Path, concurrency: usize) -> f64 {
     use futures::StreamExt;
     let keys: Vec<String> = storage_files(storage)
         .iter()
@@ -362,7 +390,7 @@ fn endpoint_capacity(s3: &common::s3::MotoServer, storage: &Path) -> f64 {
                 let _ = response.bytes().await;
             }
         }))
-        .buffer_unordered(16)
+        .buffer_unordered(concurrency)
         .collect::<Vec<()>>()
         .await;
         count as f64 / started.elapsed().as_secs_f64()
@@ -429,7 +457,12 @@ fn main() {
         "{:<44} {:>12} {:>12} {:>12}",
         "measurement", "manifests", "value", "unit"
     )];
-    let registry = TestRegistry::start();
+    // `--storage DIR`: the registry writes there (an empty folder), and it stays for
+    // measuring by hand (`/usr/bin/time -v regsweep` with REGISTRY_DIR=DIR, DRY_RUN=true).
+    let registry = TestRegistry::start_with(RegistryOptions {
+        storage: options.storage.clone(),
+        ..RegistryOptions::default()
+    });
     let names: Vec<String> = (0..options.repositories)
         .map(|r| format!("bench/r{r:03}"))
         .collect();
@@ -455,6 +488,10 @@ fn main() {
 
     for &scale in &options.scales {
         let per_repository = scale.div_ceil(options.repositories);
+        // The API fills about 300 manifests a second on the reference machine: a million
+        // would take an hour. Above `--write-above`, the same manifests are written to
+        // storage as the registry would write them; the registry then serves them (checked).
+        let write = scale > options.write_above;
         let started = Instant::now();
         std::thread::scope(|scope| {
             let chunks = states.chunks_mut(options.repositories.div_ceil(8));
@@ -462,11 +499,20 @@ fn main() {
                 let registry = &registry;
                 scope.spawn(move || {
                     for state in chunk {
-                        populate(registry, state, per_repository);
+                        populate(registry, state, per_repository, write);
                     }
                 });
             }
         });
+        if write {
+            for state in &states {
+                let problems = registry.pull_problems(&state.name, "latest");
+                assert!(
+                    problems.is_empty(),
+                    "written storage not served: {problems:?}"
+                );
+            }
+        }
         let total: usize = states.iter().map(|s| s.pushed).sum();
         eprintln!(
             "populated {total} manifests in {:.1}s",
@@ -563,6 +609,12 @@ fn main() {
                     r["totals"]["planned_deletions"], report["totals"]["planned_deletions"],
                     "S3 discovery planned differently"
                 );
+                // The same decisions for the same manifests. Dates may differ: the bucket's
+                // objects were written by the upload above, not by the pushes.
+                assert!(
+                    decisions(&r) == decisions(&report),
+                    "S3 discovery saw the storage differently from the filesystem"
+                );
                 let t = &r["timings"];
                 s3_phases.push(
                     t["discover_seconds"].as_f64().unwrap() + t["plan_seconds"].as_f64().unwrap(),
@@ -570,8 +622,10 @@ fn main() {
                 s3_peak = s3_peak.max(rss);
             }
             let s3_phase = median(s3_phases);
-            let capacity = endpoint_capacity(&s3, &registry.storage());
+            let capacity = endpoint_capacity(&s3, &registry.storage(), CONCURRENCY);
             let rate = s3_requests as f64 / s3_phase;
+            let per_manifest = s3_requests as f64 / manifests as f64;
+            let manifest_rate = manifests as f64 / s3_phase;
             eprintln!(
                 "S3 requests per run: {s3_requests} ({rate:.0}/s); the endpoint's own GET capacity: {capacity:.0}/s"
             );
@@ -601,7 +655,25 @@ fn main() {
             ));
             table.push(format!(
                 "{:<44} {:>12} {:>12.0} {:>12}",
-                "  endpoint GET capacity (16 in flight)", manifests, capacity, "requests/s"
+                format!("  endpoint GET capacity ({CONCURRENCY} in flight)"),
+                manifests,
+                capacity,
+                "requests/s"
+            ));
+            table.push(format!(
+                "{:<44} {:>12} {:>12.0} {:>12}",
+                "  request rate / endpoint GET capacity",
+                manifests,
+                100.0 * rate / capacity,
+                "%"
+            ));
+            table.push(format!(
+                "{:<44} {:>12} {:>12.2} {:>12}",
+                "  S3 requests per manifest", manifests, per_manifest, "requests"
+            ));
+            table.push(format!(
+                "{:<44} {:>12} {:>12.0} {:>12}",
+                "  manifests discovered per second", manifests, manifest_rate, "manifests/s"
             ));
             entry["s3"] = json!({
                 "storage_files": files,
@@ -610,7 +682,11 @@ fn main() {
                 "ratio_to_filesystem": s3_phase / phase,
                 "requests": s3_requests,
                 "requests_per_second": rate,
+                "requests_per_manifest": per_manifest,
+                "manifests_per_second": manifest_rate,
                 "endpoint_get_capacity_per_second": capacity,
+                "endpoint_concurrency": CONCURRENCY,
+                "rate_to_capacity": rate / capacity,
             });
         }
 

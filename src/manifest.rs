@@ -361,17 +361,27 @@ pub fn manifest_from_document(
 /// Completes an image manifest with its config's `created` and platform; a note when the
 /// date had to be guessed.
 pub fn with_config(
-    mut manifest: Manifest,
+    manifest: Manifest,
     config: &Digest,
     read: Result<Vec<u8>, String>,
 ) -> ManifestRead {
+    let parsed = read.and_then(|bytes| parse_config(&bytes).map_err(|e| e.to_string()));
+    with_parsed_config(manifest, config, &parsed)
+}
+
+/// [`with_config`] for a config read and parsed once (configs are shared by many images).
+pub fn with_parsed_config(
+    mut manifest: Manifest,
+    config: &Digest,
+    parsed: &Result<ParsedConfig, String>,
+) -> ManifestRead {
     let digest = manifest.digest.clone();
-    let bytes = read.map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
-    let parsed = parse_config(&bytes)
+    let parsed = parsed
+        .as_ref()
         .map_err(|e| format!("config `{config}` of manifest `{digest}`: {e}"))?;
     manifest.created = parsed.created.or(manifest.created);
-    manifest.platform = parsed.platform;
-    let note = match (&manifest.created, parsed.created_note) {
+    manifest.platform = parsed.platform.clone();
+    let note = match (&manifest.created, &parsed.created_note) {
         (None, Some(note)) => Some(format!(
             "manifest `{digest}`: {note}; ranked by the time it was pushed"
         )),

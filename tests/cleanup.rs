@@ -495,6 +495,113 @@ fn s3_listings_follow_every_page() {
 }
 
 #[test]
+fn s3_discovery_reads_no_link_and_each_blob_once() {
+    // Issue 16: link files are proved by their listed ETag (the MD5 of `sha256:<hex>`), not
+    // read; a manifest stored in two repositories and a config shared by many images are each
+    // read once; untagged images' configs not at all. Plus a corrupt tag link, which its
+    // ETag cannot prove: read, and reported.
+    let registry = TestRegistry::start_on(Backend::S3);
+    let history = push_history(&registry);
+    // One image, byte for byte, in two repositories.
+    let config = br#"{"architecture":"amd64","os":"linux","created":"2026-01-01T00:00:00Z"}"#;
+    let copies = ["copies/a", "copies/b"].map(|repository| {
+        let layer = registry.push_blob(repository, b"a shared layer");
+        let config_digest = registry.push_blob(repository, config);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest.to_string(), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": layer.to_string(), "size": 14}],
+        });
+        registry.put_manifest(
+            repository,
+            Some("v1"),
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        )
+    });
+    assert_eq!(copies[0].digest, copies[1].digest);
+    // 1,100 tags of one image in a single repository: a listing split into key ranges.
+    let many = registry.push_image("many", Some("v0"), &Image::new("many", 2));
+    for i in 1..1100 {
+        let tag = match i % 4 {
+            0 => format!("A{i}"),
+            1 => format!("_{i}"),
+            2 => format!("{i}"),
+            _ => format!("z{i}"),
+        };
+        registry.write_storage(
+            &format!("docker/registry/v2/repositories/many/_manifests/tags/{tag}/current/link"),
+            many.digest.as_str().as_bytes(),
+        );
+    }
+    let s3 = registry.s3.as_ref().unwrap();
+    let before = s3.requests().len();
+    let run = registry.sweep(&[("DRY_RUN", "true"), ("REGSWEEP_OUTPUT", "json")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests: Vec<String> = s3.requests().split_off(before);
+    let link_reads: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.split('?').next().unwrap().ends_with("/link"))
+        .collect();
+    assert!(link_reads.is_empty(), "link files read: {link_reads:?}");
+    let blob_reads: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.split('?').next().unwrap().ends_with("/data"))
+        .collect();
+    let distinct: std::collections::HashSet<&&String> = blob_reads.iter().collect();
+    assert_eq!(distinct.len(), blob_reads.len(), "a blob read twice");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let manifests = report["totals"]["manifests"].as_u64().unwrap() as usize;
+    // Fewer blob reads than manifests plus their configs: shared blobs once, untagged
+    // images' configs skipped.
+    assert!(
+        blob_reads.len() < manifests * 2,
+        "{} blob reads",
+        blob_reads.len()
+    );
+    let many_tags = report["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "many")
+        .unwrap()["manifests"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(many_tags, 1100, "every tag of the split listing found once");
+    // The same facts as from the filesystem would give: the plan deletes what it must.
+    assert_eq!(
+        report["totals"]["planned_deletions"].as_u64().unwrap() as usize,
+        history.deleted.len()
+    );
+
+    // A corrupt tag link: its ETag proves nothing, so it is read, and is a problem.
+    registry.write_storage(
+        "docker/registry/v2/repositories/copies/a/_manifests/tags/v1/current/link",
+        b"sha256:not-a-digest",
+    );
+    let before = s3.requests().len();
+    let run = registry.sweep(&[("DRY_RUN", "true")]);
+    let requests: Vec<String> = s3.requests().split_off(before);
+    assert!(
+        requests.iter().any(|r| r.starts_with("GET ")
+            && r.split('?')
+                .next()
+                .unwrap()
+                .ends_with("copies/a/_manifests/tags/v1/current/link")),
+        "{requests:?}"
+    );
+    assert!(
+        run.stdout.contains("tag `v1`") && run.stdout.contains("copies/a"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn report_files_are_written_besides_stdout() {
     let registry = TestRegistry::start();
     let history = push_history(&registry);

@@ -450,6 +450,42 @@ impl TestRegistry {
         }
     }
 
+    /// Stores a manifest the way the registry does on `PUT /v2/<repository>/manifests/…`,
+    /// behind its back: the blob, the revision link, and for a tag its `current` and `index`
+    /// links. For building storage at scales the API would take an hour to fill (the
+    /// benchmark's million manifests); its blobs must already be in the repository.
+    pub fn write_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        media_type: &str,
+        body: &Value,
+    ) -> Pushed {
+        let bytes = serde_json::to_vec_pretty(body).unwrap();
+        let digest = Digest::sha256_of(&bytes);
+        let hex = digest.hex();
+        let v2 = "docker/registry/v2";
+        let link = digest.as_str().as_bytes();
+        self.write_storage(
+            &format!("{v2}/blobs/sha256/{}/{hex}/data", &hex[..2]),
+            &bytes,
+        );
+        let manifests = format!("{v2}/repositories/{repository}/_manifests");
+        self.write_storage(&format!("{manifests}/revisions/sha256/{hex}/link"), link);
+        if let Some(tag) = tag {
+            self.write_storage(&format!("{manifests}/tags/{tag}/current/link"), link);
+            self.write_storage(
+                &format!("{manifests}/tags/{tag}/index/sha256/{hex}/link"),
+                link,
+            );
+        }
+        Pushed {
+            digest,
+            media_type: media_type.to_string(),
+            size: bytes.len() as u64,
+        }
+    }
+
     /// Reads a storage file (`relative` to the storage root).
     pub fn read_storage(&self, relative: &str) -> Vec<u8> {
         match &self.s3 {

@@ -39,6 +39,8 @@ pub struct MotoServer {
     process: Child,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// moto's log: one line per request answered.
+    pub log: PathBuf,
     client: reqwest::blocking::Client,
 }
 
@@ -81,6 +83,7 @@ impl MotoServer {
                 let server = MotoServer {
                     process,
                     url,
+                    log: log.clone(),
                     client,
                 };
                 let status = server
@@ -99,6 +102,23 @@ impl MotoServer {
             "moto did not start; its log:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
+    }
+
+    /// The requests moto has answered so far, as `METHOD /path?query` (its log's lines).
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let quoted = line.split('"').nth(1)?;
+                let mut parts = quoted.split(' ');
+                let method = parts.next()?;
+                let path = parts.next()?;
+                ["GET", "HEAD", "PUT", "POST", "DELETE"]
+                    .contains(&method)
+                    .then(|| format!("{method} {path}"))
+            })
+            .collect()
     }
 
     /// The registry config's `storage:` driver section (indented for `storage:`).

@@ -49,6 +49,20 @@ pub trait StorageDriver: Send + Sync {
     /// A description of where the storage is, for messages (`/srv/registry`, `s3://bucket/root`).
     fn describe(&self) -> String;
 
+    /// Every file below `path`, at any depth, in any order, with what the store says about
+    /// each unasked (S3's ETag and time); `None` (the default) when listing folder by folder
+    /// and reading cost the same (a local disk), so callers read instead. `alphabet` holds the
+    /// characters names below `path` usually start with: a large listing is split at them into
+    /// key ranges listed side by side (every key is still covered exactly once).
+    fn list_tree(
+        &self,
+        path: &str,
+        alphabet: &str,
+    ) -> impl Future<Output = Option<Result<Vec<Listed>, StorageError>>> + Send {
+        let _ = (path, alphabet);
+        async { None }
+    }
+
     /// Reads many files with their modification times, results in the order of `paths`.
     /// The default reads them one by one, `concurrency` at a time; a driver with a cheaper
     /// bulk path (the filesystem: one blocking task for many reads) overrides it.
@@ -70,3 +84,15 @@ pub trait StorageDriver: Send + Sync {
 
 /// A file's content and its modification time.
 pub type Timed = (Vec<u8>, Option<DateTime<Utc>>);
+
+/// A file found by listing a whole subtree, with what the store says about it unasked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its path below the listed folder (`<name>/current/link`).
+    pub path: String,
+    /// The store's entity tag, unquoted: for an object uploaded in one part without
+    /// server-side encryption by KMS, S3's is the hex MD5 of the content.
+    pub etag: Option<String>,
+    /// When it was last written.
+    pub modified: Option<DateTime<Utc>>,
+}

@@ -8,13 +8,13 @@
 //! Fails closed: whatever cannot be read or understood becomes a problem of its repository, and
 //! the planner deletes nothing in a repository with problems. Reads only; never deletes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 
 use super::driver::{StorageDriver, StorageError, Timed};
-use crate::manifest::{manifest_from_document, parse_document, with_config, ManifestRead};
+use crate::manifest::{manifest_from_document, parse_config, parse_document, with_parsed_config};
 use crate::model::{Digest, Inventory, Manifest, Repository, RepositoryName, Tag};
 use crate::progress::Progress;
 
@@ -157,70 +157,181 @@ pub async fn list_repositories<S: StorageDriver>(
     Ok(found)
 }
 
-/// Reads the tags of a repository: digest → tags. Tags whose `current/link` is missing are
-/// not tags (the registry answers 404 for them); unreadable ones are reported in `problems`.
+/// Characters a revision folder's name starts with: hex digits.
+const HEX: &str = "0123456789abcdef";
+
+/// Characters a tag starts with (`[A-Za-z0-9_]`, the distribution spec's tag grammar).
+const TAG_START: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+/// The hex MD5 of a link file holding `digest`: what S3 gives as the ETag of such a file
+/// uploaded in one part, as the registry writes them.
+pub fn link_etag(digest: &Digest) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(digest.as_str().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A `<name>/<link>` file of a folder, as listed.
+struct LinkFile {
+    /// The folder it is filed under (a tag, a revision's hex).
+    name: String,
+    /// Its path from the storage root.
+    path: String,
+    /// The store's ETag, when its listing gives one.
+    etag: Option<String>,
+    /// When it was written, when its listing says.
+    modified: Option<DateTime<Utc>>,
+}
+
+/// What a link file holds.
+enum LinkValue {
+    /// A digest, and when the link was written.
+    Digest(Digest, Option<DateTime<Utc>>),
+    /// Nothing: the link is not there (a deleted revision, a tag without `current`).
+    Gone,
+    /// It cannot be read or is not a digest.
+    Problem(String),
+}
+
+/// The `<name>/<link>` files of `folder`: in one listing with their ETags where the driver
+/// has one (S3), else folder by folder. A missing folder has none.
+async fn list_links<S: StorageDriver>(
+    driver: &S,
+    folder: &str,
+    link: &str,
+    alphabet: &str,
+) -> Result<Vec<LinkFile>, StorageError> {
+    let suffix = format!("/{link}");
+    match driver.list_tree(folder, alphabet).await {
+        Some(Ok(files)) => Ok(files
+            .into_iter()
+            .filter_map(|file| {
+                let name = file.path.strip_suffix(&suffix)?;
+                (!name.is_empty() && !name.contains('/')).then(|| LinkFile {
+                    name: name.to_string(),
+                    path: format!("{folder}/{}", file.path),
+                    etag: file.etag,
+                    modified: file.modified,
+                })
+            })
+            .collect()),
+        Some(Err(StorageError::NotFound { .. })) => Ok(Vec::new()),
+        Some(Err(error)) => Err(error),
+        None => match driver.list(folder).await {
+            Ok(entries) => Ok(entries
+                .into_iter()
+                .filter(|e| e.is_folder)
+                .map(|e| LinkFile {
+                    path: format!("{folder}/{}/{link}", e.name),
+                    name: e.name,
+                    etag: None,
+                    modified: None,
+                })
+                .collect()),
+            Err(StorageError::NotFound { .. }) => Ok(Vec::new()),
+            Err(error) => Err(error),
+        },
+    }
+}
+
+/// What each link file holds. A file whose ETag is the MD5 of a digest it may hold (as
+/// `proves` finds) is not read: its listing proved its content. The rest are read in batches.
+async fn resolve_links<S: StorageDriver>(
+    driver: &S,
+    files: Vec<LinkFile>,
+    proves: impl Fn(&LinkFile, &str) -> Option<Digest>,
+    concurrency: usize,
+) -> Vec<(LinkFile, LinkValue)> {
+    let mut resolved = Vec::with_capacity(files.len());
+    let mut to_read = Vec::new();
+    for file in files {
+        match file.etag.as_deref().and_then(|etag| proves(&file, etag)) {
+            Some(digest) => {
+                let modified = file.modified;
+                resolved.push((file, LinkValue::Digest(digest, modified)));
+            }
+            None => to_read.push(file),
+        }
+    }
+    if to_read.iter().any(|f| f.etag.is_some()) {
+        tracing::debug!(
+            links = to_read.len(),
+            first = %to_read[0].path,
+            "reading link files whose ETag is not the MD5 of a digest they could hold \
+             (a multipart upload, SSE-KMS encryption, a tag of a missing revision, or a \
+             corrupt link)"
+        );
+    }
+    let paths = to_read.iter().map(|f| f.path.clone()).collect();
+    let reads = read_batched(driver, paths, concurrency).await;
+    for (file, read) in to_read.into_iter().zip(reads) {
+        let value = match read {
+            Ok((bytes, modified)) => match parse_link(&bytes) {
+                Ok(digest) => LinkValue::Digest(digest, modified),
+                Err(e) => LinkValue::Problem(format!("`{}`: {e}", file.path)),
+            },
+            Err(StorageError::NotFound { .. }) => LinkValue::Gone,
+            Err(error) => LinkValue::Problem(error.to_string()),
+        };
+        resolved.push((file, value));
+    }
+    resolved
+}
+
+/// Reads the tags of a repository: digest → tags. `likely` are the digests its tags probably
+/// point at (its revisions): a tag link whose ETag is the MD5 of one of them is not read.
+/// Tags whose `current/link` is missing are not tags (the registry answers 404 for them);
+/// unreadable ones are reported in `problems`.
 pub async fn read_tags<S: StorageDriver>(
     driver: &S,
     name: &RepositoryName,
+    likely: &HashSet<Digest>,
     concurrency: usize,
     problems: &mut Vec<String>,
 ) -> HashMap<Digest, BTreeSet<Tag>> {
     let tags_path = format!("{}/_manifests/tags", repository_path(name));
-    let links = read_links(driver, &tags_path, "current/link", concurrency, problems).await;
-    let results = links.into_iter().map(|(tag, path, read)| {
-        let result = match read {
-            Ok((bytes, _)) => parse_link(&bytes).map_err(|e| format!("`{path}`: {e}")),
-            Err(StorageError::NotFound { .. }) => Err(String::new()),
-            Err(error) => Err(error.to_string()),
-        };
-        (tag, result)
-    });
+    let files = match list_links(driver, &tags_path, "current/link", TAG_START).await {
+        Ok(files) => files,
+        Err(error) => {
+            problems.push(error.to_string());
+            return HashMap::new();
+        }
+    };
+    tags_from(driver, files, likely, concurrency, problems).await
+}
+
+async fn tags_from<S: StorageDriver>(
+    driver: &S,
+    files: Vec<LinkFile>,
+    likely: &HashSet<Digest>,
+    concurrency: usize,
+    problems: &mut Vec<String>,
+) -> HashMap<Digest, BTreeSet<Tag>> {
+    let by_etag: HashMap<String, &Digest> = if files.iter().any(|f| f.etag.is_some()) {
+        likely.iter().map(|d| (link_etag(d), d)).collect()
+    } else {
+        HashMap::new()
+    };
+    let proves = |_: &LinkFile, etag: &str| by_etag.get(etag).map(|d| (*d).clone());
     let mut tags: HashMap<Digest, BTreeSet<Tag>> = HashMap::new();
-    for (tag, result) in results {
-        match result {
-            Ok(digest) => {
-                tags.entry(digest).or_default().insert(tag);
+    for (file, value) in resolve_links(driver, files, proves, concurrency).await {
+        match value {
+            LinkValue::Digest(digest, _) => {
+                tags.entry(digest).or_default().insert(file.name);
             }
-            Err(message) if message.is_empty() => {}
-            Err(message) => problems.push(format!("tag `{tag}`: {message}")),
+            LinkValue::Gone => {}
+            LinkValue::Problem(message) => problems.push(format!("tag `{}`: {message}", file.name)),
         }
     }
     tags
 }
 
-/// For every sub-folder of `folder`: its name, the path of `<name>/<link>`, and that file read
-/// (in batches). A missing folder has no entries; an unreadable one is a problem.
-async fn read_links<S: StorageDriver>(
-    driver: &S,
-    folder: &str,
-    link: &str,
-    concurrency: usize,
-    problems: &mut Vec<String>,
-) -> Vec<(String, String, Result<Timed, StorageError>)> {
-    let entries = match driver.list(folder).await {
-        Ok(entries) => entries,
-        Err(StorageError::NotFound { .. }) => Vec::new(),
-        Err(error) => {
-            problems.push(error.to_string());
-            return Vec::new();
-        }
-    };
-    let names: Vec<String> = entries
-        .into_iter()
-        .filter(|e| e.is_folder)
-        .map(|e| e.name)
-        .collect();
-    let paths: Vec<String> = names
-        .iter()
-        .map(|n| format!("{folder}/{n}/{link}"))
-        .collect();
-    let reads = read_batched(driver, paths.clone(), concurrency).await;
-    names
-        .into_iter()
-        .zip(paths)
-        .zip(reads)
-        .map(|((name, path), read)| (name, path, read))
-        .collect()
+/// The digest a revision folder's name says its link holds, if its ETag proves it.
+fn revision_proved(file: &LinkFile, etag: &str) -> Option<Digest> {
+    let digest: Digest = format!("sha256:{}", file.name).parse().ok()?;
+    (link_etag(&digest) == etag).then_some(digest)
 }
 
 /// A revision found in a repository: its digest and when its link was written.
@@ -229,38 +340,66 @@ struct Revision {
     pushed: Option<DateTime<Utc>>,
 }
 
-async fn read_revisions<S: StorageDriver>(
-    driver: &S,
-    name: &RepositoryName,
-    concurrency: usize,
+fn revisions_from(
+    resolved: Vec<(LinkFile, LinkValue)>,
     problems: &mut Vec<String>,
 ) -> Vec<Revision> {
-    let revisions_path = format!("{}/_manifests/revisions/sha256", repository_path(name));
-    let links = read_links(driver, &revisions_path, "link", concurrency, problems).await;
-    let results = links.into_iter().map(|(name, path, read)| match read {
-        Ok((bytes, pushed)) => {
-            let digest = parse_link(&bytes).map_err(|e| format!("`{path}`: {e}"))?;
-            if digest.hex() != name {
-                return Err(format!(
-                    "`{path}` names `{digest}`, not the revision it is filed under"
-                ));
-            }
-            Ok(Some(Revision { digest, pushed }))
-        }
-        // The registry removes the link, not its folder, when a manifest is deleted: a
-        // folder without a link is a deleted revision.
-        Err(StorageError::NotFound { .. }) => Ok(None),
-        Err(error) => Err(error.to_string()),
-    });
     let mut revisions = Vec::new();
-    for result in results {
-        match result {
-            Ok(Some(revision)) => revisions.push(revision),
-            Ok(None) => {}
-            Err(message) => problems.push(message),
+    for (file, value) in resolved {
+        match value {
+            LinkValue::Digest(digest, pushed) if digest.hex() == file.name => {
+                revisions.push(Revision { digest, pushed })
+            }
+            LinkValue::Digest(digest, _) => problems.push(format!(
+                "`{}` names `{digest}`, not the revision it is filed under",
+                file.path
+            )),
+            // The registry removes the link, not its folder, when a manifest is deleted: a
+            // folder without a link is a deleted revision.
+            LinkValue::Gone => {}
+            LinkValue::Problem(message) => problems.push(message),
         }
     }
     revisions
+}
+
+fn revisions_path(name: &RepositoryName) -> String {
+    format!("{}/_manifests/revisions/sha256", repository_path(name))
+}
+
+/// A repository's revisions and tags: both folders listed side by side, then the links
+/// their listings do not prove read.
+async fn read_repository<S: StorageDriver>(
+    driver: &S,
+    name: &RepositoryName,
+    concurrency: usize,
+) -> (Vec<Revision>, HashMap<Digest, BTreeSet<Tag>>, Vec<String>) {
+    let revisions_path = revisions_path(name);
+    let tags_path = format!("{}/_manifests/tags", repository_path(name));
+    let (revision_files, tag_files) = futures::join!(
+        list_links(driver, &revisions_path, "link", HEX),
+        list_links(driver, &tags_path, "current/link", TAG_START),
+    );
+    let mut problems = Vec::new();
+    let revisions = match revision_files {
+        Ok(files) => {
+            let resolved = resolve_links(driver, files, revision_proved, concurrency).await;
+            revisions_from(resolved, &mut problems)
+        }
+        Err(error) => {
+            problems.push(error.to_string());
+            Vec::new()
+        }
+    };
+    let likely: HashSet<Digest> = revisions.iter().map(|r| r.digest.clone()).collect();
+    let tags = match tag_files {
+        Ok(files) => tags_from(driver, files, &likely, concurrency, &mut problems).await,
+        Err(error) => {
+            problems.push(error.to_string());
+            HashMap::new()
+        }
+    };
+    (revisions, tags, problems)
 }
 
 /// Manifests a repository holds now that are not in `known`: revision folders whose digest is
@@ -271,35 +410,26 @@ pub async fn new_revisions<S: StorageDriver>(
     known: &HashSet<Digest>,
     concurrency: usize,
 ) -> Result<Vec<Digest>, String> {
-    let revisions_path = format!("{}/_manifests/revisions/sha256", repository_path(name));
-    let entries = match driver.list(&revisions_path).await {
-        Ok(entries) => entries,
-        Err(StorageError::NotFound { .. }) => return Ok(Vec::new()),
-        Err(error) => return Err(error.to_string()),
-    };
-    let paths: Vec<String> = entries
+    let files = list_links(driver, &revisions_path(name), "link", HEX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let unknown: Vec<LinkFile> = files
         .into_iter()
-        .filter(|e| {
-            e.is_folder
-                && format!("sha256:{}", e.name)
-                    .parse::<Digest>()
-                    .is_ok_and(|d| !known.contains(&d))
-        })
-        .map(|e| format!("{revisions_path}/{}/link", e.name))
-        .collect();
-    let reads = read_batched(driver, paths.clone(), concurrency).await;
-    let results: Vec<Result<Option<Digest>, String>> = paths
-        .iter()
-        .zip(reads)
-        .map(|(path, read)| match read {
-            Ok((bytes, _)) => parse_link(&bytes)
-                .map(Some)
-                .map_err(|e| format!("`{path}`: {e}")),
-            Err(StorageError::NotFound { .. }) => Ok(None),
-            Err(error) => Err(error.to_string()),
+        .filter(|f| {
+            format!("sha256:{}", f.name)
+                .parse::<Digest>()
+                .is_ok_and(|d| !known.contains(&d))
         })
         .collect();
-    results.into_iter().filter_map(Result::transpose).collect()
+    let mut found = Vec::new();
+    for (_, value) in resolve_links(driver, unknown, revision_proved, concurrency).await {
+        match value {
+            LinkValue::Digest(digest, _) => found.push(digest),
+            LinkValue::Gone => {}
+            LinkValue::Problem(message) => return Err(message),
+        }
+    }
+    Ok(found)
 }
 
 /// The manifests that manifest `digest` lists (empty unless it is an index).
@@ -315,51 +445,63 @@ pub async fn read_children<S: StorageDriver>(
     Ok(parsed.children.into_iter().map(|c| c.digest).collect())
 }
 
-/// A manifest from its revision and stored document, before its config is read.
-fn manifest_from(
-    revision: &Revision,
-    read: Result<Timed, StorageError>,
-) -> Result<(Manifest, Option<Digest>), String> {
-    let digest = &revision.digest;
-    let (bytes, _) = read.map_err(|e| format!("manifest `{digest}`: {e}"))?;
-    let mut staged = manifest_from_document(digest, &bytes)?;
-    staged.0.pushed = revision.pushed;
-    Ok(staged)
+/// Reads each of `digests` once, in batches, `concurrency` batches at a time, each turned
+/// into what `parse` makes of it (parsed as its batch arrives: the bytes are not kept).
+async fn read_blobs<S: StorageDriver, T>(
+    driver: &S,
+    digests: Vec<Digest>,
+    concurrency: usize,
+    parse: impl Fn(&Digest, Result<Vec<u8>, StorageError>) -> T,
+    progress: &crate::progress::Phase,
+) -> HashMap<Digest, T> {
+    let batches: Vec<Vec<Digest>> = digests.chunks(BATCH).map(<[Digest]>::to_vec).collect();
+    let parse = &parse;
+    stream::iter(batches)
+        .map(|batch| async move {
+            let paths = batch.iter().map(blob_path).collect();
+            let reads = driver.read_many(paths, 1).await;
+            progress.inc(batch.len() as u64);
+            batch
+                .into_iter()
+                .zip(reads)
+                .map(|(digest, read)| {
+                    let value = parse(&digest, read.map(|(bytes, _)| bytes));
+                    (digest, value)
+                })
+                .collect::<Vec<_>>()
+        })
+        .buffer_unordered(concurrency.max(1))
+        .flat_map(stream::iter)
+        .collect()
+        .await
 }
 
-/// Reads a batch of manifests and then their configs, two bulk reads in all.
-async fn read_manifests<S: StorageDriver>(
-    driver: &S,
-    revisions: &[&Revision],
-) -> Vec<ManifestRead> {
-    let paths = revisions.iter().map(|r| blob_path(&r.digest)).collect();
-    let documents = driver.read_many(paths, 1).await;
-    let staged: Vec<Result<(Manifest, Option<Digest>), String>> = revisions
+/// The image manifests of a repository whose config is worth reading: those with a tag, and
+/// those a tagged index lists (at any depth), whose dates rank hash tags. An untagged
+/// manifest's config changes no decision: it is judged by when it was pushed.
+fn configs_needed(manifests: &[(Manifest, Option<Digest>)]) -> Vec<bool> {
+    let position: HashMap<&Digest, usize> = manifests
         .iter()
-        .zip(documents)
-        .map(|(r, read)| manifest_from(r, read))
+        .enumerate()
+        .map(|(i, (m, _))| (&m.digest, i))
         .collect();
-    let config_paths = staged
-        .iter()
-        .filter_map(|s| s.as_ref().ok().and_then(|(_, c)| c.as_ref()).map(blob_path))
+    let mut needed = vec![false; manifests.len()];
+    let mut queue: Vec<usize> = (0..manifests.len())
+        .filter(|&i| !manifests[i].0.tags.is_empty())
         .collect();
-    let mut configs = driver.read_many(config_paths, 1).await.into_iter();
-    staged
-        .into_iter()
-        .map(|staged| match staged? {
-            (manifest, None) => Ok((manifest, None)),
-            (manifest, Some(config)) => {
-                let read = configs.next().unwrap_or_else(|| {
-                    Err(StorageError::Unreadable {
-                        path: blob_path(&config),
-                        message: "not read".into(),
-                    })
-                });
-                let read = read.map(|(bytes, _)| bytes).map_err(|e| e.to_string());
-                with_config(manifest, &config, read)
+    while let Some(i) = queue.pop() {
+        if std::mem::replace(&mut needed[i], true) {
+            continue;
+        }
+        for child in &manifests[i].0.children {
+            if let Some(&j) = position.get(&child.digest) {
+                if !needed[j] {
+                    queue.push(j);
+                }
             }
-        })
-        .collect()
+        }
+    }
+    needed
 }
 
 /// A repository's revisions, tags and problems, before manifests are read.
@@ -370,7 +512,9 @@ type Listing = (
     Vec<String>,
 );
 
-/// Discovers every repository (or only those in `only`) from storage.
+/// Discovers every repository (or only those in `only`) from storage. Each manifest and
+/// config blob is read once however many repositories hold it, and a config only when a
+/// decision may depend on it (see [`configs_needed`]).
 pub async fn discover<S: StorageDriver>(
     driver: &S,
     only: &[RepositoryName],
@@ -384,90 +528,127 @@ pub async fn discover<S: StorageDriver>(
 
     // Revisions and tags of every repository, repositories side by side.
     let listed: Vec<Listing> = stream::iter(names.into_iter().map(|name| async move {
-        let mut problems = Vec::new();
-        let revisions = read_revisions(driver, &name, concurrency, &mut problems).await;
-        let tags = read_tags(driver, &name, concurrency, &mut problems).await;
+        let (revisions, tags, problems) = read_repository(driver, &name, concurrency).await;
         listing.inc(1);
         (name, revisions, tags, problems)
     }))
     .buffered(concurrency)
     .collect()
     .await;
-
     listing_phase.finish();
-    let reading = progress.phase(
-        "read",
-        "manifests",
-        listed
-            .iter()
-            .map(|(_, revisions, _, _)| revisions.len() as u64)
-            .sum(),
-    );
-    let reading = &reading;
 
-    // Manifest and config blobs, all repositories in one bounded stream of batches. The
-    // batches name revisions by position, not by reference: a stream over borrowed items is
-    // not provably `Send` for every lifetime (rust-lang/rust#102211), which the provider's
-    // `discover` future must be.
-    let all: Vec<(usize, usize)> = listed
+    // Every distinct manifest, once.
+    let mut distinct: Vec<Digest> = listed
         .iter()
-        .enumerate()
-        .flat_map(|(index, (_, revisions, _, _))| (0..revisions.len()).map(move |r| (index, r)))
+        .flat_map(|(_, revisions, _, _)| revisions.iter().map(|r| r.digest.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
         .collect();
-    let batches: Vec<Vec<(usize, usize)>> = all.chunks(BATCH).map(<[_]>::to_vec).collect();
-    let listed_ref = &listed;
-    let results: Vec<(usize, ManifestRead)> = stream::iter(batches)
-        .map(|batch| async move {
-            let revisions: Vec<&Revision> = batch
-                .iter()
-                .map(|(index, r)| &listed_ref[*index].1[*r])
-                .collect();
-            let reads = read_manifests(driver, &revisions).await;
-            reading.inc(batch.len() as u64);
-            batch
-                .iter()
-                .map(|(index, _)| *index)
-                .zip(reads)
-                .collect::<Vec<_>>()
-        })
-        .buffered(concurrency)
-        .flat_map(stream::iter)
-        .collect()
-        .await;
-    let mut manifests_by_repository: BTreeMap<usize, Vec<Manifest>> = BTreeMap::new();
-    let mut extra_problems: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    let mut notes_by_repository: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for (index, result) in results {
-        match result {
-            Ok((manifest, note)) => {
-                manifests_by_repository
-                    .entry(index)
-                    .or_default()
-                    .push(manifest);
-                notes_by_repository.entry(index).or_default().extend(note);
-            }
-            Err(problem) => extra_problems.entry(index).or_default().push(problem),
+    distinct.sort_unstable();
+    let reading = progress.phase("read", "manifests", distinct.len() as u64);
+    let mut documents = read_blobs(
+        driver,
+        distinct,
+        concurrency,
+        |digest, read| {
+            let bytes = read.map_err(|e| format!("manifest `{digest}`: {e}"))?;
+            manifest_from_document(digest, &bytes)
+        },
+        &reading,
+    )
+    .await;
+    reading.finish();
+    // How many repositories still want each document: the last takes it, the others clone.
+    let mut wanted: HashMap<Digest, usize> = HashMap::new();
+    for (_, revisions, _, _) in &listed {
+        for revision in revisions {
+            *wanted.entry(revision.digest.clone()).or_default() += 1;
         }
     }
 
-    let mut repositories = Vec::with_capacity(listed.len());
-    for (index, (name, _, mut tags, mut problems)) in listed.into_iter().enumerate() {
-        let mut manifests = manifests_by_repository.remove(&index).unwrap_or_default();
-        for manifest in &mut manifests {
-            if let Some(tags) = tags.remove(&manifest.digest) {
-                manifest.tags = tags.into_iter().collect();
+    // Manifests per repository, tagged; then the configs their decisions need, each once.
+    type Staged = Vec<(Manifest, Option<Digest>)>;
+    let mut staged: Vec<(RepositoryName, Staged, Vec<String>)> = Vec::with_capacity(listed.len());
+    for (name, revisions, mut tags, mut problems) in listed {
+        let mut manifests = Vec::with_capacity(revisions.len());
+        for revision in revisions {
+            let left = wanted.get_mut(&revision.digest).expect("counted above");
+            *left -= 1;
+            let document = if *left == 0 {
+                documents.remove(&revision.digest)
+            } else {
+                documents.get(&revision.digest).cloned()
+            };
+            match document {
+                Some(Ok((mut manifest, config))) => {
+                    manifest.pushed = revision.pushed;
+                    if let Some(tags) = tags.remove(&manifest.digest) {
+                        manifest.tags = tags.into_iter().collect();
+                    }
+                    manifests.push((manifest, config));
+                }
+                Some(Err(problem)) => problems.push(problem),
+                None => problems.push(format!("manifest `{}`: not read", revision.digest)),
             }
         }
         // Tags left over point at a digest with no revision: the registry itself answers
         // 404 for them, so they protect nothing and are not reported as problems.
-        manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
-        problems.extend(extra_problems.remove(&index).unwrap_or_default());
+        staged.push((name, manifests, problems));
+    }
+    let mut configs: Vec<Digest> = staged
+        .iter()
+        .flat_map(|(_, manifests, _)| {
+            configs_needed(manifests)
+                .into_iter()
+                .zip(manifests.iter())
+                .filter_map(|(needed, (_, config))| config.clone().filter(|_| needed))
+                .collect::<Vec<_>>()
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    configs.sort_unstable();
+    let reading = progress.phase("read", "configs", configs.len() as u64);
+    let parsed = read_blobs(
+        driver,
+        configs,
+        concurrency,
+        |_, read| {
+            read.map_err(|e| e.to_string())
+                .and_then(|bytes| parse_config(&bytes).map_err(|e| e.to_string()))
+        },
+        &reading,
+    )
+    .await;
+    reading.finish();
+
+    let mut repositories = Vec::with_capacity(staged.len());
+    for (name, manifests, mut problems) in staged {
+        let needed = configs_needed(&manifests);
+        let mut notes = Vec::new();
+        let mut complete = Vec::with_capacity(manifests.len());
+        for ((manifest, config), needed) in manifests.into_iter().zip(needed) {
+            let read = match config.filter(|_| needed) {
+                None => Ok((manifest, None)),
+                Some(config) => match parsed.get(&config) {
+                    Some(facts) => with_parsed_config(manifest, &config, facts),
+                    None => Err(format!("config `{config}`: not read")),
+                },
+            };
+            match read {
+                Ok((manifest, note)) => {
+                    complete.push(manifest);
+                    notes.extend(note);
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        complete.sort_by(|a, b| a.digest.cmp(&b.digest));
         problems.sort();
-        let mut notes = notes_by_repository.remove(&index).unwrap_or_default();
         notes.sort();
         repositories.push(Repository {
             name,
-            manifests,
+            manifests: complete,
             problems,
             notes,
         });

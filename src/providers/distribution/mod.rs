@@ -96,7 +96,14 @@ impl<S: StorageDriver> Provider for Distribution<S> {
         known: &HashSet<Digest>,
     ) -> Result<CurrentState, String> {
         let mut problems = Vec::new();
-        let tags = read_tags(&self.storage, repository, self.concurrency, &mut problems).await;
+        let tags = read_tags(
+            &self.storage,
+            repository,
+            known,
+            self.concurrency,
+            &mut problems,
+        )
+        .await;
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 
-use super::driver::{Entry, StorageDriver, StorageError, Timed};
+use super::driver::{Entry, Listed, StorageDriver, StorageError, Timed};
 
 /// Where the registry's storage is in S3, and how to reach it. `Debug` hides the secret key.
 #[derive(Clone, PartialEq, Eq)]
@@ -85,6 +85,9 @@ impl fmt::Debug for S3Storage {
 /// The most pages one folder listing may take (1,000 keys a page): a bound on the loop, far
 /// beyond any registry (a billion entries in one folder).
 const MAX_PAGES: usize = 1_000_000;
+
+/// Keys per listing page: S3's maximum (and default; other stores' defaults vary).
+const PAGE_SIZE: i32 = 1_000;
 
 impl S3Storage {
     /// A client for `location`, with the SDK's own retries (`attempts` in all, exponential
@@ -195,6 +198,79 @@ impl S3Storage {
     }
 }
 
+impl S3Storage {
+    /// The keys of `prefix` after `after` (exclusive; the start when empty) up to `upto`
+    /// (inclusive; the end when `None`), at most `pages` pages; and whether the range was
+    /// listed to its end.
+    async fn list_range(
+        &self,
+        path: &str,
+        prefix: &str,
+        after: &str,
+        upto: Option<&str>,
+        pages: usize,
+    ) -> Result<(Vec<Listed>, bool), StorageError> {
+        let mut files = Vec::new();
+        let mut continuation: Option<String> = None;
+        for _page in 0..pages.min(MAX_PAGES) {
+            let _permit = self.permit().await;
+            let first = continuation.is_none();
+            let answer = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.location.bucket)
+                .prefix(prefix)
+                .max_keys(PAGE_SIZE)
+                .set_start_after((first && !after.is_empty()).then(|| after.to_string()))
+                .set_continuation_token(continuation.take())
+                .send()
+                .await
+                .map_err(|e| self.explain(path, &e))?;
+            for object in answer.contents() {
+                let Some(key) = object.key() else { continue };
+                if upto.is_some_and(|upto| key > upto) {
+                    return Ok((files, true));
+                }
+                if let Some(relative) = key.strip_prefix(prefix).filter(|r| !r.is_empty()) {
+                    files.push(Listed {
+                        path: relative.to_string(),
+                        etag: object
+                            .e_tag()
+                            .map(|e| e.trim_matches('"').to_ascii_lowercase()),
+                        modified: to_chrono(object.last_modified()),
+                    });
+                }
+            }
+            match answer.next_continuation_token() {
+                Some(token) if answer.is_truncated() == Some(true) => {
+                    continuation = Some(token.to_string())
+                }
+                _ => return Ok((files, true)),
+            }
+        }
+        Ok((files, false))
+    }
+}
+
+/// The key ranges left after a first page ending at `last`: `(last, b1]`, `(b1, b2]`, …,
+/// `(bn, end)`, with a boundary `<prefix><c>` for each character `c` of `alphabet` sorting
+/// after `last`. Every key after `last` is in exactly one range, whatever it starts with.
+fn ranges_after(prefix: &str, last: &str, alphabet: &str) -> Vec<(String, Option<String>)> {
+    let mut characters: Vec<char> = alphabet.chars().collect();
+    characters.sort_unstable();
+    characters.dedup();
+    let bounds: Vec<String> = characters
+        .into_iter()
+        .map(|c| format!("{prefix}{c}"))
+        .filter(|bound| bound.as_str() > last)
+        .collect();
+    let lowers: Vec<String> = std::iter::once(last.to_string())
+        .chain(bounds.iter().cloned())
+        .collect();
+    let uppers = bounds.into_iter().map(Some).chain(std::iter::once(None));
+    lowers.into_iter().zip(uppers).collect()
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -224,6 +300,7 @@ impl StorageDriver for S3Storage {
                 .bucket(&self.location.bucket)
                 .prefix(&prefix)
                 .delimiter("/")
+                .max_keys(PAGE_SIZE)
                 .set_continuation_token(continuation.take())
                 .send()
                 .await
@@ -273,6 +350,37 @@ impl StorageDriver for S3Storage {
         self.read_with_time(path).await.map(|(bytes, _)| bytes)
     }
 
+    async fn list_tree(
+        &self,
+        path: &str,
+        alphabet: &str,
+    ) -> Option<Result<Vec<Listed>, StorageError>> {
+        let prefix = format!("{}/", self.key(path));
+        let listing = async {
+            // One page first: most folders fit in it. The rest of a larger one is split into
+            // key ranges at `alphabet`, listed side by side (each request holds a permit).
+            let (mut files, complete) = self.list_range(path, &prefix, "", None, 1).await?;
+            if complete {
+                return Ok(files);
+            }
+            let last = match files.last() {
+                Some(file) => format!("{prefix}{}", file.path),
+                // A truncated page without keys: list it all in one sequence.
+                None => return Ok(self.list_range(path, &prefix, "", None, MAX_PAGES).await?.0),
+            };
+            let ranges = ranges_after(&prefix, &last, alphabet);
+            let rest = futures::future::try_join_all(ranges.iter().map(|(after, upto)| {
+                self.list_range(path, &prefix, after, upto.as_deref(), MAX_PAGES)
+            }))
+            .await?;
+            for (range, _) in rest {
+                files.extend(range);
+            }
+            Ok(files)
+        };
+        Some(listing.await)
+    }
+
     async fn read_with_time(&self, path: &str) -> Result<Timed, StorageError> {
         let _permit = self.permit().await;
         let answer = self
@@ -307,5 +415,43 @@ impl StorageDriver for S3Storage {
 
     fn describe(&self) -> String {
         self.location.describe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ranges_after_a_first_page_cover_every_later_key_once() {
+        let prefix = "r/tags/";
+        let ranges = ranges_after(prefix, "r/tags/m9/current/link", "0a_zZm-");
+        assert_eq!(
+            ranges,
+            vec![
+                (
+                    "r/tags/m9/current/link".to_string(),
+                    Some("r/tags/z".to_string())
+                ),
+                ("r/tags/z".to_string(), None),
+            ]
+        );
+        // Any key after the first page falls in exactly one range.
+        let keys = [
+            "r/tags/m9/index/x",
+            "r/tags/n",
+            "r/tags/z",
+            "r/tags/za",
+            "r/tags/\u{e9}",
+        ];
+        for key in keys {
+            let holding = ranges
+                .iter()
+                .filter(|(after, upto)| {
+                    key > after.as_str() && upto.as_deref().is_none_or(|u| key <= u)
+                })
+                .count();
+            assert_eq!(holding, 1, "{key}");
+        }
     }
 }
