@@ -25,7 +25,8 @@ use std::future::Future;
 
 use crate::control::Halt;
 use crate::model::{
-    Digest, GarbageCollectionAdvice, GarbageCollectionRun, Inventory, RepositoryName, Tag,
+    Digest, GarbageCollectionAdvice, GarbageCollectionRun, Inventory, Repository, RepositoryName,
+    Tag,
 };
 use crate::plan::untagged::UntaggedSweep;
 use crate::progress::Progress;
@@ -43,6 +44,25 @@ pub struct CurrentState {
     pub tags: CurrentTags,
     /// The manifests it holds that the plan did not know (pushed since the plan was made).
     pub new_manifests: Vec<Digest>,
+}
+
+impl CurrentState {
+    /// Records a manifest the registry lists now with its `tags`: the tags join the state,
+    /// and the manifest is new unless `known` holds it.
+    pub fn record(
+        &mut self,
+        digest: Digest,
+        tags: impl IntoIterator<Item = Tag>,
+        known: &HashSet<Digest>,
+    ) {
+        let mut tags = tags.into_iter().peekable();
+        if tags.peek().is_some() {
+            self.tags.entry(digest.clone()).or_default().extend(tags);
+        }
+        if !known.contains(&digest) {
+            self.new_manifests.push(digest);
+        }
+    }
 }
 
 /// What a deletion achieved.
@@ -206,6 +226,41 @@ pub enum Collected {
     },
     /// Following it failed.
     Failed(String),
+}
+
+/// Reads `items` (repositories, packages) side by side, at most `concurrency` at once, under
+/// one progress phase counting `unit`s: the repositories found, in the order of `items`. The
+/// first error ends discovery.
+pub async fn discover_each<T, F, Fut>(
+    items: Vec<T>,
+    unit: &'static str,
+    concurrency: usize,
+    progress: &Progress,
+    read: F,
+) -> Result<Vec<Repository>, DiscoveryError>
+where
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Result<Option<Repository>, DiscoveryError>>,
+{
+    use futures::stream::{self, StreamExt};
+    let discovering = progress.phase("discover", unit, items.len() as u64);
+    let phase = &discovering;
+    let read = &read;
+    let results: Vec<Result<Option<Repository>, DiscoveryError>> = stream::iter(items)
+        .map(|item| async move {
+            let repository = read(item).await;
+            phase.inc(1);
+            repository
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    discovering.finish();
+    let mut repositories = Vec::new();
+    for result in results {
+        repositories.extend(result?);
+    }
+    Ok(repositories)
 }
 
 /// One kind of registry, as the pipeline uses it.

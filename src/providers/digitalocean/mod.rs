@@ -12,7 +12,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
 use url::Url;
 
 use crate::control::Control;
@@ -173,22 +172,11 @@ impl Provider for DigitalOcean {
         };
         let named = !only.is_empty();
         let reader = &Reader::new(&self.client, self.concurrency);
-        let discovering = progress.phase("discover", "repositories", names.len() as u64);
-        let phase = &discovering;
-        let results: Vec<Result<Option<Repository>, DiscoveryError>> = stream::iter(names)
-            .map(|name| async move {
-                let repository = self.repository(reader, name, named).await;
-                phase.inc(1);
-                repository
+        let repositories =
+            super::discover_each(names, "repositories", self.concurrency, progress, |name| {
+                self.repository(reader, name, named)
             })
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        discovering.finish();
-        let mut repositories = Vec::new();
-        for result in results {
-            repositories.extend(result?);
-        }
+            .await?;
         if let Some(pacer) = self.api.pacer() {
             tracing::info!(
                 requests = pacer.requests.load(std::sync::atomic::Ordering::Relaxed),
@@ -221,12 +209,7 @@ impl Provider for DigitalOcean {
                 continue;
             };
             let tags = manifest.tags.unwrap_or_default();
-            if !tags.is_empty() {
-                state.tags.entry(digest.clone()).or_default().extend(tags);
-            }
-            if !known.contains(&digest) {
-                state.new_manifests.push(digest);
-            }
+            state.record(digest, tags, known);
         }
         Ok(state)
     }

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use futures::stream::{self, StreamExt};
 
 use super::{delete_through_api, self_hosted_gc_advice};
-use crate::model::{Digest, GarbageCollectionAdvice, Inventory, Repository, RepositoryName, Tag};
+use crate::model::{Digest, GarbageCollectionAdvice, Inventory, RepositoryName, Tag};
 use crate::plan::untagged::UntaggedSweep;
 use crate::progress::Progress;
 use crate::providers::{
@@ -103,11 +103,13 @@ impl Provider for ApiOnly {
                 .map_err(DiscoveryError::Catalog)?
         };
         let reader = &Reader::new(client, concurrency);
-        let discovering = progress.phase("discover", "repositories", names.len() as u64);
-        let phase = &discovering;
-        let results: Vec<Result<Option<Repository>, DiscoveryError>> = stream::iter(names)
-            .map(|name| async move {
-                let read = match reader.repository(name.clone(), concurrency).await {
+        let repositories = crate::providers::discover_each(
+            names,
+            "repositories",
+            concurrency,
+            progress,
+            |name| async move {
+                match reader.repository(name.clone(), concurrency).await {
                     Ok(None) if named => Err(DiscoveryError::RepositoryNotFound {
                         name,
                         place: format!("registry `{}`", client.display()),
@@ -115,18 +117,10 @@ impl Provider for ApiOnly {
                     // Listed by the catalog, gone since: nothing to do.
                     Ok(found) => Ok(found),
                     Err(error) => Err(error.into()),
-                };
-                phase.inc(1);
-                read
-            })
-            .buffered(concurrency)
-            .collect()
-            .await;
-        discovering.finish();
-        let mut repositories = Vec::new();
-        for result in results {
-            repositories.extend(result?);
-        }
+                }
+            },
+        )
+        .await?;
         Ok(Inventory { repositories })
     }
 

@@ -13,7 +13,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
 use url::Url;
 
 use crate::model::{Digest, GarbageCollectionAdvice, Inventory, Repository, RepositoryName, Tag};
@@ -287,22 +286,14 @@ impl Provider for Ghcr {
                 })?
         };
         let reader = &Reader::new(&self.client, self.concurrency);
-        let discovering = progress.phase("discover", "packages", packages.len() as u64);
-        let phase = &discovering;
-        let results: Vec<Result<Option<Repository>, DiscoveryError>> = stream::iter(packages)
-            .map(|package| async move {
-                let repository = self.repository(reader, package, named).await;
-                phase.inc(1);
-                repository
-            })
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        discovering.finish();
-        let mut repositories = Vec::new();
-        for result in results {
-            repositories.extend(result?);
-        }
+        let mut repositories = super::discover_each(
+            packages,
+            "packages",
+            self.concurrency,
+            progress,
+            |package| self.repository(reader, package, named),
+        )
+        .await?;
         repositories.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Inventory { repositories })
     }
@@ -325,12 +316,7 @@ impl Provider for Ghcr {
                 continue;
             };
             let tags = version.tags();
-            if !tags.is_empty() {
-                state.tags.entry(digest.clone()).or_default().extend(tags);
-            }
-            if !known.contains(&digest) {
-                state.new_manifests.push(digest);
-            }
+            state.record(digest, tags, known);
         }
         Ok(state)
     }

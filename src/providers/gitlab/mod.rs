@@ -216,22 +216,14 @@ impl Provider for Gitlab {
             listed.retain(|r| only.iter().any(|n| n.as_str() == r.path));
         }
         let reader = &Reader::new(&self.client, self.concurrency);
-        let discovering = progress.phase("discover", "repositories", listed.len() as u64);
-        let phase = &discovering;
-        let results: Vec<Result<Option<Repository>, DiscoveryError>> = stream::iter(listed)
-            .map(|listed| async move {
-                let repository = self.repository(reader, listed).await;
-                phase.inc(1);
-                repository
-            })
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        discovering.finish();
-        let mut repositories = Vec::new();
-        for result in results {
-            repositories.extend(result?);
-        }
+        let mut repositories = super::discover_each(
+            listed,
+            "repositories",
+            self.concurrency,
+            progress,
+            |listed| self.repository(reader, listed),
+        )
+        .await?;
         repositories.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Inventory { repositories })
     }

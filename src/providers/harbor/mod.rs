@@ -15,7 +15,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
 use reqwest::StatusCode;
 
 use crate::control::Control;
@@ -285,22 +284,11 @@ impl Provider for Harbor {
             names.retain(|n| only.iter().any(|o| o.as_str() == n));
         }
         let reader = &Reader::new(&self.client, self.concurrency);
-        let discovering = progress.phase("discover", "repositories", names.len() as u64);
-        let phase = &discovering;
-        let results: Vec<Result<Option<Repository>, DiscoveryError>> = stream::iter(names)
-            .map(|name| async move {
-                let repository = self.repository(reader, name).await;
-                phase.inc(1);
-                repository
+        let repositories =
+            super::discover_each(names, "repositories", self.concurrency, progress, |name| {
+                self.repository(reader, name)
             })
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        discovering.finish();
-        let mut repositories = Vec::new();
-        for result in results {
-            repositories.extend(result?);
-        }
+            .await?;
         Ok(Inventory { repositories })
     }
 
@@ -327,12 +315,7 @@ impl Provider for Harbor {
                 .flatten()
                 .map(|t| t.name)
                 .collect();
-            if !tags.is_empty() {
-                state.tags.entry(digest.clone()).or_default().extend(tags);
-            }
-            if !known.contains(&digest) {
-                state.new_manifests.push(digest);
-            }
+            state.record(digest, tags, known);
         }
         Ok(state)
     }
