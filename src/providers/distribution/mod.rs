@@ -7,6 +7,7 @@ pub mod api;
 pub mod driver;
 pub mod filesystem;
 pub mod layout;
+pub mod links;
 pub mod s3;
 
 use std::collections::HashSet;
@@ -17,7 +18,8 @@ use crate::progress::Progress;
 use crate::providers::{CurrentState, DeleteError, Deletion, DiscoveryError, Provider};
 use crate::registry::{Gone, RegistryClient};
 use driver::StorageDriver;
-use layout::{new_revisions, read_children, read_tags};
+use layout::read_children;
+use links::{new_revisions, read_tags};
 
 /// Deletes a manifest through the registry's API: 202 deleted, 404 already gone.
 pub(crate) async fn delete_through_api(
