@@ -12,4 +12,4 @@ args=("$@")
 if [ "${1:-}" = "--scaling" ]; then
   args=(--manifests 2000,20000,100000 "${@:2}")
 fi
-exec target/release/examples/bench "${args[@]}"
+exec "${CARGO_TARGET_DIR:-target}/release/examples/bench" "${args[@]}"

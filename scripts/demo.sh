@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --quiet --bin regsweep --example demo
-exec target/debug/examples/demo
+exec "${CARGO_TARGET_DIR:-target}/debug/examples/demo"
