@@ -39,8 +39,13 @@ const CONFIGS: usize = 48;
 /// Manifests per group: 2 children + 1 index (`latest`, overwritten), 12 hash-tagged images,
 /// 2 referrers of a hash-tagged image, 3 untagged leftovers.
 const GROUP: usize = 20;
-/// regsweep's default `REGSWEEP_CONCURRENCY`, at which the endpoint's capacity is measured.
-const CONCURRENCY: usize = 8;
+/// regsweep's default `REGSWEEP_CONCURRENCY`: the S3 dry run runs at it, and the endpoint's
+/// capacity is measured at it.
+fn default_concurrency() -> usize {
+    regsweep::cli::DEFAULT_CONCURRENCY
+        .parse()
+        .expect("a number")
+}
 
 struct Options {
     scales: Vec<usize>,
@@ -356,11 +361,10 @@ fn upload_storage(storage: &Path, s3: &common::s3::MotoServer) -> usize {
 }
 
 /// Requests the S3 endpoint has answered so far (moto logs one line per request).
-fn endpoint_requests(log: &Path) -> usize {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("\"GET ") || l.contains("\"HEAD "))
+fn endpoint_requests(s3: &common::s3::MotoServer) -> usize {
+    s3.requests()
+        .iter()
+        .filter(|r| r.starts_with("GET ") || r.starts_with("HEAD "))
         .count()
 }
 
@@ -573,8 +577,7 @@ fn main() {
         // 2. The same over S3: the same files in a bucket on the local endpoint.
         if scale <= options.s3_up_to {
             let scratch = tempfile::tempdir().unwrap();
-            let moto_log = scratch.path().join("moto.log");
-            let s3 = common::s3::MotoServer::start(moto_log.clone());
+            let s3 = common::s3::MotoServer::start(scratch.path().join("moto.log"));
             let started = Instant::now();
             let files = upload_storage(&registry.storage(), &s3);
             eprintln!(
@@ -597,9 +600,9 @@ fn main() {
             let mut s3_peak = 0;
             let mut s3_requests = 0;
             for _ in 0..options.runs {
-                let before = endpoint_requests(&moto_log);
+                let before = endpoint_requests(&s3);
                 let (_, rss, r) = run_regsweep(&env);
-                s3_requests = endpoint_requests(&moto_log) - before;
+                s3_requests = endpoint_requests(&s3) - before;
                 assert_eq!(
                     r["totals"]["manifests"].as_u64().unwrap(),
                     manifests,
@@ -622,7 +625,8 @@ fn main() {
                 s3_peak = s3_peak.max(rss);
             }
             let s3_phase = median(s3_phases);
-            let capacity = endpoint_capacity(&s3, &registry.storage(), CONCURRENCY);
+            let concurrency = default_concurrency();
+            let capacity = endpoint_capacity(&s3, &registry.storage(), concurrency);
             let rate = s3_requests as f64 / s3_phase;
             let per_manifest = s3_requests as f64 / manifests as f64;
             let manifest_rate = manifests as f64 / s3_phase;
@@ -655,7 +659,7 @@ fn main() {
             ));
             table.push(format!(
                 "{:<44} {:>12} {:>12.0} {:>12}",
-                format!("  endpoint GET capacity ({CONCURRENCY} in flight)"),
+                format!("  endpoint GET capacity ({concurrency} in flight)"),
                 manifests,
                 capacity,
                 "requests/s"
@@ -685,7 +689,7 @@ fn main() {
                 "requests_per_manifest": per_manifest,
                 "manifests_per_second": manifest_rate,
                 "endpoint_get_capacity_per_second": capacity,
-                "endpoint_concurrency": CONCURRENCY,
+                "endpoint_concurrency": concurrency,
                 "rate_to_capacity": rate / capacity,
             });
         }

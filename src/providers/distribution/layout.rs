@@ -282,17 +282,18 @@ pub async fn discover<S: StorageDriver>(
         }
         // Tags left over point at a digest with no revision: the registry itself answers
         // 404 for them, so they protect nothing and are not reported as problems.
+        // A config no decision needs is forgotten here, so it is neither read nor applied.
+        let needed = configs_needed(&manifests);
+        for ((_, config), needed) in manifests.iter_mut().zip(needed) {
+            if !needed {
+                *config = None;
+            }
+        }
         staged.push((name, manifests, problems));
     }
     let mut configs: Vec<Digest> = staged
         .iter()
-        .flat_map(|(_, manifests, _)| {
-            configs_needed(manifests)
-                .into_iter()
-                .zip(manifests.iter())
-                .filter_map(|(needed, (_, config))| config.clone().filter(|_| needed))
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|(_, manifests, _)| manifests.iter().filter_map(|(_, config)| config.clone()))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
@@ -313,11 +314,10 @@ pub async fn discover<S: StorageDriver>(
 
     let mut repositories = Vec::with_capacity(staged.len());
     for (name, manifests, mut problems) in staged {
-        let needed = configs_needed(&manifests);
         let mut notes = Vec::new();
         let mut complete = Vec::with_capacity(manifests.len());
-        for ((manifest, config), needed) in manifests.into_iter().zip(needed) {
-            let read = match config.filter(|_| needed) {
+        for (manifest, config) in manifests {
+            let read = match config {
                 None => Ok((manifest, None)),
                 Some(config) => match parsed.get(&config) {
                     Some(facts) => with_parsed_config(manifest, &config, facts),

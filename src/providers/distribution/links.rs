@@ -27,7 +27,7 @@ pub(super) fn repository_path(name: &RepositoryName) -> String {
 pub(super) const BATCH: usize = 256;
 
 /// Reads `paths` in batches, `concurrency` batches at a time; results in the order of `paths`.
-pub async fn read_batched<S: StorageDriver>(
+async fn read_batched<S: StorageDriver>(
     driver: &S,
     paths: Vec<String>,
     concurrency: usize,
@@ -56,7 +56,7 @@ const TAG_START: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqr
 
 /// The hex MD5 of a link file holding `digest`: what S3 gives as the ETag of such a file
 /// uploaded in one part, as the registry writes them.
-pub fn link_etag(digest: &Digest) -> String {
+fn link_etag(digest: &Digest) -> String {
     use md5::Digest as _;
     md5::Md5::digest(digest.as_str().as_bytes())
         .iter()
