@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::control::{Control, Halt};
 use crate::model::{Action, Digest, Inventory, Manifest, Plan, RepositoryName, Tag};
+use crate::plan::order::links;
 use crate::progress::{thousands, Progress};
 use crate::providers::{CurrentState, CurrentTags, Deletion, Provider, Reach};
 
@@ -68,6 +69,27 @@ pub enum DeletionOutcome {
     },
     /// Not attempted: the run stopped first.
     NotAttempted,
+    /// Not attempted: the plan deletes it only after `behind` (an index that lists it, or a
+    /// referrer or attachment of it, or the other way round for a registry that deletes
+    /// parents first), and `behind` was not deleted. Deleting it anyway could break `behind`
+    /// or leave an attachment whose image is gone, which every later run would keep.
+    Held {
+        /// The linked manifest that had to go first.
+        behind: Digest,
+    },
+}
+
+impl DeletionOutcome {
+    /// Whether the manifest is gone (or, for a registry that deletes tags only, untagged).
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self,
+            DeletionOutcome::Deleted
+                | DeletionOutcome::AlreadyGone
+                | DeletionOutcome::DeletedWith { .. }
+                | DeletionOutcome::Untagged { .. }
+        )
+    }
 }
 
 /// The result of applying a plan.
@@ -88,18 +110,7 @@ pub struct Applied {
 impl Applied {
     /// How many manifests this run really deleted (or found gone).
     pub fn deleted_count(&self) -> usize {
-        self.outcomes
-            .values()
-            .filter(|o| {
-                matches!(
-                    o,
-                    DeletionOutcome::Deleted
-                        | DeletionOutcome::AlreadyGone
-                        | DeletionOutcome::DeletedWith { .. }
-                        | DeletionOutcome::Untagged { .. }
-                )
-            })
-            .count()
+        self.outcomes.values().filter(|o| o.is_gone()).count()
     }
 
     /// Every planned deletion marked not attempted, with `reason` as the fatal error: for a
@@ -210,7 +221,9 @@ async fn read_guard<P: Provider>(
 }
 
 /// Deletes what `plan` says, batch after batch (all repositories' first batches, then their
-/// second, …), each batch with at most `concurrency` requests in flight. When `control` is
+/// second, …), each batch with at most `concurrency` requests in flight. A manifest linked
+/// to one of an earlier batch (index and child, subject and referrer or attachment) waits
+/// for it: when that one was not deleted, this one is held back. When `control` is
 /// stopped (a signal) or its time budget is spent, requests in flight finish and no more are
 /// attempted.
 pub async fn apply<P: Provider>(
@@ -259,16 +272,18 @@ pub async fn apply<P: Provider>(
         repositories: Mutex::default(),
     };
     let mut outcomes = BTreeMap::new();
+    let order = Order::of(plan, inventory);
 
     for step in 0..steps {
-        let work: Vec<(&RepositoryName, &Digest)> = plan
+        let work: Vec<(&RepositoryName, &Digest, Option<Digest>)> = plan
             .repositories
             .iter()
             .filter_map(|r| r.deletion_batches.get(step).map(|batch| (&r.name, batch)))
             .flat_map(|(name, batch)| batch.iter().map(move |digest| (name, digest)))
+            .map(|(name, digest)| (name, digest, order.held_behind(name, digest, &outcomes)))
             .collect();
         let results: Vec<((RepositoryName, Digest), DeletionOutcome)> = stream::iter(work)
-            .map(|(repository, digest)| {
+            .map(|(repository, digest, held)| {
                 let guards = &guards;
                 let stops = &stops;
                 let planned = planned_tags(repository, digest);
@@ -276,6 +291,9 @@ pub async fn apply<P: Provider>(
                     let key = (repository.clone(), digest.clone());
                     if stops.blocked(repository).await {
                         return (key, DeletionOutcome::NotAttempted);
+                    }
+                    if let Some(behind) = held {
+                        return (key, DeletionOutcome::Held { behind });
                     }
                     let guard = match guards.get(provider, repository, step).await {
                         Ok(guard) => guard,
@@ -368,6 +386,77 @@ pub async fn apply<P: Provider>(
         fatal,
         stopped_repositories: stops.repositories.into_inner(),
         halt,
+    }
+}
+
+/// The plan's order as links between deletions: for each planned deletion, its batch and the
+/// planned deletions linked to it.
+struct Order<'a> {
+    step: HashMap<(&'a RepositoryName, &'a Digest), usize>,
+    linked: HashMap<(&'a RepositoryName, &'a Digest), Vec<&'a Digest>>,
+}
+
+impl<'a> Order<'a> {
+    fn of(plan: &'a Plan, inventory: &'a Inventory) -> Order<'a> {
+        let mut order = Order {
+            step: HashMap::new(),
+            linked: HashMap::new(),
+        };
+        for repository_plan in &plan.repositories {
+            let name = &repository_plan.name;
+            for (step, batch) in repository_plan.deletion_batches.iter().enumerate() {
+                for digest in batch {
+                    order.step.insert((name, digest), step);
+                }
+            }
+            let Some(repository) = inventory.repositories.iter().find(|r| &r.name == name) else {
+                continue;
+            };
+            let doomed: BTreeSet<&Digest> = repository_plan
+                .decisions
+                .iter()
+                .filter(|d| d.action == Action::Delete)
+                .map(|d| &d.digest)
+                .collect();
+            for (parent, dependent) in links(repository, &doomed) {
+                order
+                    .linked
+                    .entry((name, parent))
+                    .or_default()
+                    .push(dependent);
+                order
+                    .linked
+                    .entry((name, dependent))
+                    .or_default()
+                    .push(parent);
+            }
+        }
+        order
+    }
+
+    /// The linked deletion of an earlier batch that did not happen, if any: `digest` must
+    /// then wait for a later run.
+    fn held_behind(
+        &self,
+        repository: &'a RepositoryName,
+        digest: &'a Digest,
+        outcomes: &BTreeMap<(RepositoryName, Digest), DeletionOutcome>,
+    ) -> Option<Digest> {
+        let step = self.step.get(&(repository, digest))?;
+        self.linked
+            .get(&(repository, digest))?
+            .iter()
+            .filter(|other| {
+                self.step
+                    .get(&(repository, **other))
+                    .is_some_and(|s| s < step)
+            })
+            .find(|other| {
+                !outcomes
+                    .get(&(repository.clone(), (**other).clone()))
+                    .is_some_and(DeletionOutcome::is_gone)
+            })
+            .map(|other| (*other).clone())
     }
 }
 

@@ -74,6 +74,58 @@ fn seeded_faults_never_break_an_image_and_a_second_run_finishes() {
 }
 
 #[test]
+fn an_image_whose_signature_could_not_be_deleted_waits_for_the_next_run() {
+    let registry = TestRegistry::start();
+    let history = push_history(&registry);
+    // `latest` v1 is deleted with its signature; make deleting the signature fail.
+    let (repository, signature_tag) = history
+        .deleted_tags
+        .iter()
+        .find(|(_, tag)| tag.ends_with(".sig"))
+        .cloned()
+        .expect("the history deletes a signed image");
+    let signed = format!(
+        "sha256:{}",
+        &signature_tag["sha256-".len()..64 + "sha256-".len()]
+    );
+    let signed: regsweep::model::Digest = signed.parse().unwrap();
+    let signature = registry
+        .digest_of(&repository, &signature_tag)
+        .expect("the signature is tagged");
+    let proxy = FaultProxy::start(&registry.url, 1);
+    proxy.add_rule(Rule {
+        method: Some("DELETE".into()),
+        path_contains: Some(signature.hex().to_string()),
+        ..Rule::always(Fault::Status(500))
+    });
+    let env = quick(&proxy);
+    let faulty = registry.sweep(&as_env(&env));
+    assert_eq!(faulty.code, 3, "{}\n{}", faulty.stdout, faulty.stderr);
+    // The signed image stays until its signature is gone: deleting it first would leave a
+    // signature without its image, which every later run keeps.
+    assert!(registry.exists(&repository, &signed), "{}", faulty.stdout);
+    assert!(registry.exists(&repository, &signature));
+    assert!(
+        faulty
+            .stdout
+            .contains(&format!("waits for {}", signature.short())),
+        "{}",
+        faulty.stdout
+    );
+    assert!(
+        faulty.stdout.contains("held back:    1"),
+        "{}",
+        faulty.stdout
+    );
+    history.assert_kept_pullable(&registry);
+
+    proxy.clear_rules();
+    let clean = registry.sweep(&as_env(&env));
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+    history.assert_applied(&registry);
+}
+
+#[test]
 fn stalled_and_dropped_deletes_are_retried() {
     let registry = TestRegistry::start();
     let history = push_history(&registry);

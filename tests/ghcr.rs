@@ -23,7 +23,7 @@ fn versions_go_through_the_packages_api_and_every_kept_image_stays_whole() {
     let history = push_history_under(&registry, "acme/");
     let releases = push_attested_releases_in(&registry, "acme/multi");
     // A package whose only tagged version is a signature of an untagged image: the plan
-    // deletes both, GitHub keeps the last tagged version.
+    // deletes both, GitHub keeps the last tagged version, and so the image stays with it.
     let lonely = registry.push_image("acme/lonely", None, &Image::new("lonely", 30));
     let signature = registry.push_signature("acme/lonely", &lonely.digest);
     let fake = FakeGhcr::start(
@@ -65,8 +65,16 @@ fn versions_go_through_the_packages_api_and_every_kept_image_stays_whole() {
         .history
         .assert_kept_resolve(&registry, &releases.tagged);
     // GitHub's rule keeps the last tagged version, reported as kept, not a failure.
+    // The signed image waits with its signature: deleting it would leave a signature of
+    // nothing.
     assert!(registry.exists("acme/lonely", &signature.digest));
-    assert!(!registry.exists("acme/lonely", &lonely.digest));
+    assert!(registry.exists("acme/lonely", &lonely.digest));
+    assert!(
+        real.stdout
+            .contains(&format!("waits for {}", signature.digest.short())),
+        "{}",
+        real.stdout
+    );
     assert!(
         real.stdout.contains(
             "the registry keeps it: You cannot delete the last tagged version of a package"

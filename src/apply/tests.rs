@@ -18,6 +18,8 @@ struct Recorder {
     refuse_with_405: bool,
     /// Indexes "pushed during the run": digest → children.
     new_indexes: Vec<(Digest, Vec<Digest>)>,
+    /// Deletions that fail (a 500 that outlasted the retries).
+    failing: Vec<Digest>,
 }
 
 impl Provider for Recorder {
@@ -68,6 +70,12 @@ impl Provider for Recorder {
             }
             .into());
         }
+        if self.failing.contains(digest) {
+            return Err(DeleteError::new(
+                "500 Internal Server Error",
+                Reach::Manifest,
+            ));
+        }
         self.deleted.lock().unwrap().push(digest.clone());
         Ok(Deletion::Deleted)
     }
@@ -104,6 +112,7 @@ fn recorder(tags: &[(&str, &str)], refuse: bool) -> Recorder {
         deleted: StdMutex::new(vec![]),
         refuse_with_405: refuse,
         new_indexes: vec![],
+        failing: vec![],
     }
 }
 
@@ -226,4 +235,88 @@ async fn deletion_disabled_stops_the_run() {
         .outcomes
         .values()
         .any(|o| *o == DeletionOutcome::NotAttempted));
+}
+
+#[tokio::test]
+async fn a_child_waits_for_its_index_that_failed_to_go() {
+    let inventory = inventory();
+    let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    let mut provider = recorder(&[("old", "aaaaaaa")], false);
+    provider.failing = vec![d("index")];
+    let applied = run(&plan, &inventory, &provider, 4, false).await;
+    let key = |n: &str| ("app".parse().unwrap(), d(n));
+    assert!(matches!(
+        applied.outcomes[&key("index")],
+        DeletionOutcome::Failed { .. }
+    ));
+    // The index is still there: deleting its child would break it.
+    assert_eq!(
+        applied.outcomes[&key("child")],
+        DeletionOutcome::Held { behind: d("index") }
+    );
+    assert_eq!(applied.outcomes[&key("old")], DeletionOutcome::Deleted);
+    assert_eq!(*provider.deleted.lock().unwrap(), vec![d("old")]);
+}
+
+#[tokio::test]
+async fn an_image_waits_for_its_signature_and_referrer_that_failed_to_go() {
+    // An untagged image with a signature (attachment tag) and an SBOM (subject), a second
+    // untagged image with a signature: all doomed. The first image's signature fails.
+    let mut manifests = vec![
+        Manifest::new(d("image"), ManifestKind::Image),
+        Manifest::new(d("other"), ManifestKind::Image),
+    ];
+    let mut signature = Manifest::new(d("signature"), ManifestKind::Image);
+    signature.tags = vec![format!("sha256-{}.sig", d("image").hex())];
+    let mut sbom = Manifest::new(d("sbom"), ManifestKind::Artifact);
+    sbom.subject = Some(d("image"));
+    let mut other_signature = Manifest::new(d("other signature"), ManifestKind::Image);
+    other_signature.tags = vec![format!("sha256-{}.sig", d("other").hex())];
+    manifests.extend([signature, sbom, other_signature]);
+    manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
+    let inventory = Inventory {
+        repositories: vec![Repository {
+            name: "app".parse().unwrap(),
+            manifests,
+            problems: vec![],
+            notes: vec![],
+        }],
+    };
+    let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    assert_eq!(plan.deletion_count(), 5);
+    let mut provider = recorder(&[], false);
+    provider.failing = vec![d("signature")];
+    let applied = run(&plan, &inventory, &provider, 4, false).await;
+    let key = |n: &str| ("app".parse().unwrap(), d(n));
+    // Deleting the image would leave its signature without a target, which every later
+    // run keeps ("attachment without its target"): the image waits for a later run.
+    assert_eq!(
+        applied.outcomes[&key("image")],
+        DeletionOutcome::Held {
+            behind: d("signature")
+        }
+    );
+    assert_eq!(applied.outcomes[&key("sbom")], DeletionOutcome::Deleted);
+    assert_eq!(applied.outcomes[&key("other")], DeletionOutcome::Deleted);
+    assert_eq!(
+        applied.outcomes[&key("other signature")],
+        DeletionOutcome::Deleted
+    );
+
+    // The next run, without the fault, deletes both.
+    let provider = recorder(&[], false);
+    let left = Inventory {
+        repositories: vec![Repository {
+            manifests: inventory.repositories[0]
+                .manifests
+                .iter()
+                .filter(|m| [d("image"), d("signature")].contains(&m.digest))
+                .cloned()
+                .collect(),
+            ..inventory.repositories[0].clone()
+        }],
+    };
+    let second = crate::plan::plan(&left, &policy_keep_none(), chrono::Utc::now());
+    let applied = run(&second, &left, &provider, 4, false).await;
+    assert_eq!(applied.deleted_count(), 2);
 }

@@ -13,6 +13,38 @@ use std::collections::{BTreeSet, HashMap};
 use crate::model::{Action, Digest, Repository, RepositoryPlan};
 use crate::plan::attachment_target;
 
+/// The links between the manifests in `doomed`, as (parent, dependent) pairs: an index and
+/// a child it lists, a subject and a referrer or attachment (by `subject` or by attachment
+/// tag) of it. Both orders of deletion follow these links, in one direction or the other.
+pub fn links<'a>(
+    repository: &'a Repository,
+    doomed: &BTreeSet<&'a Digest>,
+) -> Vec<(&'a Digest, &'a Digest)> {
+    let mut links = Vec::new();
+    for manifest in repository
+        .manifests
+        .iter()
+        .filter(|m| doomed.contains(&m.digest))
+    {
+        for child in &manifest.children {
+            if let Some(child) = doomed.get(&child.digest) {
+                links.push((&manifest.digest, *child));
+            }
+        }
+        let parents = manifest
+            .subject
+            .iter()
+            .cloned()
+            .chain(manifest.tags.iter().filter_map(|t| attachment_target(t)));
+        for parent in parents {
+            if let Some(parent) = doomed.get(&parent) {
+                links.push((*parent, &manifest.digest));
+            }
+        }
+    }
+    links
+}
+
 /// The deletions of `plan` (for `repository`) in batches: each manifest after every deleted
 /// manifest that lists it as a child, is its `subject`, or is named by its attachment tag.
 /// A cycle (only attachment tags can make one) ends in one last batch.
@@ -26,29 +58,11 @@ pub fn subjects_first(repository: &Repository, plan: &RepositoryPlan) -> Vec<Vec
     // For each doomed manifest: the doomed manifests that must go before it.
     let mut before: HashMap<&Digest, BTreeSet<&Digest>> =
         doomed.iter().map(|d| (*d, BTreeSet::new())).collect();
-    for manifest in repository
-        .manifests
-        .iter()
-        .filter(|m| doomed.contains(&m.digest))
-    {
-        for child in &manifest.children {
-            if let Some(after) = before.get_mut(&child.digest) {
-                after.insert(&manifest.digest);
-            }
-        }
-        let parents = manifest
-            .subject
-            .iter()
-            .cloned()
-            .chain(manifest.tags.iter().filter_map(|t| attachment_target(t)));
-        for parent in parents {
-            if let Some(parent) = doomed.get(&parent) {
-                before
-                    .get_mut(&manifest.digest)
-                    .expect("every doomed manifest has an entry")
-                    .insert(parent);
-            }
-        }
+    for (parent, dependent) in links(repository, &doomed) {
+        before
+            .get_mut(dependent)
+            .expect("every doomed manifest has an entry")
+            .insert(parent);
     }
     let mut batches = Vec::new();
     let mut done: BTreeSet<&Digest> = BTreeSet::new();

@@ -55,6 +55,10 @@ fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
             escape(&tags.join("`, `"))
         ),
         Some(DeletionOutcome::Failed { error }) => format!("**failed**: {}", escape(error)),
+        Some(DeletionOutcome::Held { behind }) => format!(
+            "not deleted: waits for `{}`, which was not deleted",
+            behind.short()
+        ),
         Some(DeletionOutcome::NotAttempted) | None => "not deleted: the run stopped".into(),
     }
 }

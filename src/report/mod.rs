@@ -182,6 +182,9 @@ pub struct Totals {
     pub skipped: usize,
     /// Deletions not attempted because the run stopped.
     pub not_attempted: usize,
+    /// Deletions held back because a linked deletion before them did not happen.
+    #[serde(default)]
+    pub held: usize,
     /// Planned deletions the registry refused by a rule of its own (GitHub's last tagged
     /// version, a GitLab protected tag): kept, not failed.
     #[serde(default)]
@@ -313,6 +316,10 @@ pub fn summarize(
                         }
                         Some(DeletionOutcome::NotAttempted) => {
                             totals.not_attempted += 1;
+                            false
+                        }
+                        Some(DeletionOutcome::Held { .. }) => {
+                            totals.held += 1;
                             false
                         }
                         Some(DeletionOutcome::KeptByRegistry { .. }) => {

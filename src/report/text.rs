@@ -155,6 +155,13 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
             )),
         ),
         Some(DeletionOutcome::Failed { error }) => ("[failed]".into(), Some(error.clone())),
+        Some(DeletionOutcome::Held { behind }) => (
+            "[not deleted]".into(),
+            Some(format!(
+                "waits for {}, which was not deleted (see there)",
+                behind.short()
+            )),
+        ),
         Some(DeletionOutcome::NotAttempted) | None => {
             ("[not deleted]".into(), Some("the run stopped first".into()))
         }
@@ -385,6 +392,13 @@ fn render_totals(out: &mut String, summary: &Summary) {
                 out,
                 "  not deleted:  {} (the run stopped first)",
                 totals.not_attempted
+            );
+        }
+        if totals.held > 0 {
+            let _ = writeln!(
+                out,
+                "  held back:    {} (linked to a deletion that did not happen; see above)",
+                totals.held
             );
         }
         if totals.kept_by_registry > 0 {
