@@ -3,6 +3,7 @@
 #   bench/run.sh                      # 50 repositories, 20,000 manifests, 3 runs
 #   bench/run.sh --scaling            # 2,000 / 20,000 / 100,000 manifests (reuses the storage)
 #   bench/run.sh --manifests 5000 --runs 5 --apply-concurrency 2,4,8,16
+#   bench/run.sh --ghcr-deletions 0   # without the GHCR row (3 minutes at GitHub's limit)
 # Prints a table and writes bench/results.json. Everything runs on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."

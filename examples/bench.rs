@@ -11,10 +11,15 @@
 //! 4. the DigitalOcean path against the fake DigitalOcean API with its rate limit (250 a minute,
 //!    as 125 per 30 s windows): requests sent while deleting, as a share of the allowed
 //!    rate, and 429s (none allowed).
+//! 5. the GitHub Container Registry path against the fake GitHub Packages API at GitHub's
+//!    secondary limit (900 points a minute per endpoint, a DELETE costs 5: 180 deletions a
+//!    minute), once, on its own history of `--ghcr-deletions` deletions (default 540, three
+//!    windows; 0 skips it): deletions a minute, their share of what the limit allows in the
+//!    same time, and the 403/429 answers (none allowed).
 //!
 //! Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
 //! [--apply-concurrency N[,N…]] [--apply-up-to N] [--s3-up-to N] [--do-up-to N]
-//! [--keep-storage DIR] [--storage DIR] [--write-above N] [--out PATH]. Apply is measured at scales up to `--apply-up-to` (default 20,000): each
+//! [--ghcr-deletions N] [--keep-storage DIR] [--storage DIR] [--write-above N] [--out PATH]. Apply is measured at scales up to `--apply-up-to` (default 20,000): each
 //! measurement deletes two copies of the dataset; S3 up to `--s3-up-to` (default 20,000).
 
 #[path = "../tests/common/mod.rs"]
@@ -55,6 +60,7 @@ struct Options {
     apply_up_to: usize,
     s3_up_to: usize,
     do_up_to: usize,
+    ghcr_deletions: usize,
     keep_storage: Option<PathBuf>,
     storage: Option<PathBuf>,
     write_above: usize,
@@ -70,6 +76,7 @@ fn parse_options() -> Options {
         apply_up_to: 20_000,
         s3_up_to: 20_000,
         do_up_to: 2_000,
+        ghcr_deletions: 540,
         keep_storage: None,
         storage: None,
         write_above: 100_000,
@@ -92,6 +99,7 @@ fn parse_options() -> Options {
             "--apply-up-to" => options.apply_up_to = value.parse().expect("a number"),
             "--s3-up-to" => options.s3_up_to = value.parse().expect("a number"),
             "--do-up-to" => options.do_up_to = value.parse().expect("a number"),
+            "--ghcr-deletions" => options.ghcr_deletions = value.parse().expect("a number"),
             "--keep-storage" => options.keep_storage = Some(PathBuf::from(value)),
             "--storage" => options.storage = Some(PathBuf::from(value)),
             "--write-above" => options.write_above = value.parse().expect("a number"),
@@ -452,6 +460,84 @@ fn planned_deletions(report: &Value) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// GitHub's secondary limit as the fake keeps it: DELETEs a minute (900 points, 5 each).
+const GHCR_DELETES_PER_MINUTE: usize = 180;
+
+/// The GitHub Container Registry path at GitHub's own limits: three packages of the bench's
+/// history under the owner `acme`, with `HASH_TAG_KEEP=2` so that about `deletions` versions
+/// go, deleted through the fake GitHub Packages API (backed by the real registry). The limit
+/// is a sliding window, so the fastest a client may go is a window's worth at once, then the
+/// next as the first leaves the window: N deletions need at least 60 s × ⌊(N − 1) / 180⌋.
+/// The share is that least time over the time regsweep took, first DELETE to last.
+fn bench_ghcr(deletions: usize) -> (Vec<String>, Value) {
+    let registry = TestRegistry::start();
+    let packages = 3;
+    let per_package = deletions.div_ceil(packages) + 7;
+    eprintln!("GitHub Container Registry: pushing {packages} packages of {per_package} versions…");
+    for p in 0..packages {
+        let mut state = prepare(&registry, &format!("acme/bench-{p}"));
+        populate(&registry, &mut state, per_package, false);
+    }
+    let fake = common::ghcr::FakeGhcr::start(&registry, common::ghcr::FakeGhcrOptions::default());
+    let env = fake.env(
+        &registry,
+        &[
+            ("REGSWEEP_GC", "false"),
+            ("REGSWEEP_VERIFY", "false"),
+            ("HASH_TAG_KEEP", "2"),
+        ],
+    );
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, _, report) = run_regsweep(&env);
+    let deleted = report["totals"]["deleted"].as_u64().unwrap() as usize;
+    assert!(
+        deleted > GHCR_DELETES_PER_MINUTE,
+        "the GHCR run deleted {deleted}, not more than a window's worth: {} / {}",
+        report["fatal"],
+        report["totals"]
+    );
+    let state = fake.state.lock().unwrap();
+    let sent = state.delete_times.len();
+    let (first, last) = (state.delete_times[0], *state.delete_times.last().unwrap());
+    let seconds = last.duration_since(first).as_secs_f64().max(1e-3);
+    let least = 60.0 * ((sent - 1) / GHCR_DELETES_PER_MINUTE) as f64;
+    let share = least / seconds;
+    let per_minute = sent as f64 / seconds * 60.0;
+    let refused = state.over_limit;
+    eprintln!(
+        "GitHub Container Registry: {deleted} deletions, {sent} DELETEs in {seconds:.1}s ({per_minute:.0}/min; the limit allows them in {least:.0}s at the fastest: {:.0} %), {refused} secondary-limit 403s",
+        100.0 * share
+    );
+    let rows = vec![
+        format!(
+            "{:<44} {:>12} {:>12.0} {:>12}",
+            "GHCR: deletions a minute", deleted, per_minute, "/min"
+        ),
+        format!(
+            "{:<44} {:>12} {:>12.0} {:>12}",
+            "  share of what 180/min allows",
+            deleted,
+            100.0 * share,
+            "%"
+        ),
+        format!(
+            "{:<44} {:>12} {:>12} {:>12}",
+            "  403/429 answers (avoidable)", deleted, refused, "count"
+        ),
+    ];
+    let figures = json!({
+        "deletions": deleted,
+        "delete_requests": sent,
+        "seconds_first_to_last_delete": seconds,
+        "deletions_per_minute": per_minute,
+        "least_seconds_the_limit_allows": least,
+        "share_of_allowed_rate": share,
+        "secondary_limit": {"points": 900, "window_seconds": 60, "delete_points": 5},
+        "over_limit_403": refused,
+    });
+    (rows, figures)
 }
 
 fn main() {
@@ -828,6 +914,12 @@ fn main() {
             entry["apply"] = json!(apply_rows);
         }
         results.insert(manifests.to_string(), entry);
+    }
+
+    if options.ghcr_deletions > 0 {
+        let (rows, figures) = bench_ghcr(options.ghcr_deletions);
+        table.extend(rows);
+        results.insert("ghcr".to_string(), figures);
     }
 
     if let Some(keep) = &options.keep_storage {

@@ -288,8 +288,12 @@ impl Http {
             self.control.request_took(sent.elapsed());
             if let Some(pacer) = pacer {
                 match &result {
-                    Ok(answer) => pacer.observe(answer.status, &answer.headers).await,
-                    Err(_) => pacer.settle().await,
+                    Ok(answer) => {
+                        pacer
+                            .observe(method, url, answer.status, &answer.headers)
+                            .await
+                    }
+                    Err(_) => pacer.settle(method, url).await,
                 }
             }
             let retry_in = match &result {

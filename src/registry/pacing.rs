@@ -51,8 +51,14 @@ struct State {
     spent_since: u64,
     /// Requests sent and not answered yet.
     in_flight: u64,
-    /// Points spent per endpoint, with when, for the local window.
+    /// Points spent per endpoint by answered requests, with when the answer came, for the
+    /// local window. The server counted each request somewhere between its sending and its
+    /// answer: counting from the answer keeps the local window behind the server's, never
+    /// ahead of it, however long requests queue on the way.
     recent: HashMap<String, VecDeque<(Instant, u64)>>,
+    /// Points of requests sent and not answered yet, per endpoint: in the window until
+    /// their answer moves them to `recent`.
+    pending: HashMap<String, u64>,
     /// No request before this (a `retry-after` is running).
     blocked_until: Option<Instant>,
 }
@@ -67,6 +73,9 @@ pub struct Pacer {
     /// Milliseconds spent waiting for the budget (never while there was some).
     pub waited_ms: AtomicU64,
 }
+
+/// How long to wait when only answers still to come can free the window.
+const PENDING_POLL: Duration = Duration::from_millis(100);
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers
@@ -133,9 +142,11 @@ impl Pacer {
             {
                 recent.pop_front();
             }
-            let spent: u64 = recent.iter().map(|(_, p)| p).sum();
+            let pending = state.pending.get(endpoint).copied().unwrap_or(0);
+            let spent: u64 = recent.iter().map(|(_, p)| p).sum::<u64>() + pending;
             if spent + points > limit {
-                // Until enough of the oldest points leave the window.
+                // Until enough of the oldest answered points leave the window; when only
+                // answers still to come can free enough, a moment for them to come.
                 let mut freed = 0;
                 let until = recent.iter().find_map(|(t, p)| {
                     freed += p;
@@ -147,9 +158,7 @@ impl Pacer {
                     format!(" for {endpoint}")
                 };
                 waits.push((
-                    until
-                        .map(|u| u.saturating_duration_since(now))
-                        .unwrap_or(period),
+                    until.map_or(PENDING_POLL, |u| u.saturating_duration_since(now)),
                     format!("{api}'s limit of {limit} a minute{per}"),
                 ));
             }
@@ -159,11 +168,7 @@ impl Pacer {
             state.spent_since += 1;
             state.in_flight += 1;
             if self.limits.window.is_some() {
-                state
-                    .recent
-                    .entry(endpoint.to_string())
-                    .or_default()
-                    .push_back((now, points));
+                *state.pending.entry(endpoint.to_string()).or_default() += points;
             }
         }
         longest
@@ -192,22 +197,45 @@ impl Pacer {
         }
     }
 
-    /// A request ended without an answer.
-    pub async fn settle(&self) {
-        let mut state = self.state.lock().await;
+    /// A request to `url` ended, answered or not: its points count in the local window
+    /// from now on.
+    fn answered(&self, state: &mut State, method: &Method, url: &Url) {
         state.in_flight = state.in_flight.saturating_sub(1);
+        if self.limits.window.is_some() {
+            let (endpoint, points) = (self.limits.cost)(method, url);
+            if let Some(pending) = state.pending.get_mut(&endpoint) {
+                *pending = pending.saturating_sub(points);
+            }
+            state
+                .recent
+                .entry(endpoint)
+                .or_default()
+                .push_back((Instant::now(), points));
+        }
+    }
+
+    /// A request ended without an answer (the server may still have counted it).
+    pub async fn settle(&self, method: &Method, url: &Url) {
+        let mut state = self.state.lock().await;
+        self.answered(&mut state, method, url);
     }
 
     /// Records what an answer says of the limits. An answer of the current window that
     /// shows more budget than a newer one already did (answers overtake each other) is
     /// ignored; a 429 (or a rate-limit 403) holds every request back for its `retry-after`.
-    pub async fn observe(&self, status: StatusCode, headers: &HeaderMap) {
+    pub async fn observe(
+        &self,
+        method: &Method,
+        url: &Url,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) {
         let prefix = self.limits.header_prefix;
         let limit = header_u64(headers, &format!("{prefix}limit"));
         let remaining = header_u64(headers, &format!("{prefix}remaining"));
         let reset = header_u64(headers, &format!("{prefix}reset"));
         let mut state = self.state.lock().await;
-        state.in_flight = state.in_flight.saturating_sub(1);
+        self.answered(&mut state, method, url);
         let limited = status == StatusCode::TOO_MANY_REQUESTS
             || (status == StatusCode::FORBIDDEN && is_rate_limited(headers));
         if limited {
@@ -253,6 +281,10 @@ mod tests {
         }
     }
 
+    fn url() -> Url {
+        "http://x/a".parse().unwrap()
+    }
+
     fn headers(remaining: u64, reset_in: i64) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert("ratelimit-limit", "100".parse().unwrap());
@@ -274,7 +306,9 @@ mod tests {
             "no answer yet"
         );
         drop(state);
-        pacer.observe(StatusCode::OK, &headers(0, 3600)).await;
+        pacer
+            .observe(&Method::GET, &url(), StatusCode::OK, &headers(0, 3600))
+            .await;
         let mut state = pacer.state.lock().await;
         let (wait, reason) = pacer.next_wait(&mut state, "", 1).unwrap();
         assert!(wait > Duration::from_secs(3500), "{wait:?}");
@@ -291,6 +325,12 @@ mod tests {
         let mut state = pacer.state.lock().await;
         assert!(pacer.next_wait(&mut state, "DELETE", 5).is_none());
         assert!(pacer.next_wait(&mut state, "DELETE", 5).is_none());
+        // Both in flight: only their answers can free the window, so a short wait.
+        let (wait, _) = pacer.next_wait(&mut state, "DELETE", 5).unwrap();
+        assert_eq!(wait, PENDING_POLL);
+        // Answered: they count for a whole window from their answers.
+        pacer.answered(&mut state, &Method::DELETE, &delete);
+        pacer.answered(&mut state, &Method::DELETE, &delete);
         let (wait, reason) = pacer.next_wait(&mut state, "DELETE", 5).unwrap();
         assert!(wait > Duration::from_secs(59), "{wait:?}");
         assert!(
@@ -325,7 +365,9 @@ mod tests {
         headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
         let reset = Utc::now().timestamp() + 1800;
         headers.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
-        pacer.observe(StatusCode::OK, &headers).await;
+        pacer
+            .observe(&Method::GET, &url(), StatusCode::OK, &headers)
+            .await;
         let control = Control::new(Some(Duration::from_secs(60)));
         let url: Url = "https://api.github.com/user".parse().unwrap();
         let refused = pacer.acquire(&Method::GET, &url, &control).await;
@@ -346,7 +388,14 @@ mod tests {
         let pacer = Pacer::new(limits(None));
         let mut limited = HeaderMap::new();
         limited.insert("retry-after", "30".parse().unwrap());
-        pacer.observe(StatusCode::TOO_MANY_REQUESTS, &limited).await;
+        pacer
+            .observe(
+                &Method::GET,
+                &url(),
+                StatusCode::TOO_MANY_REQUESTS,
+                &limited,
+            )
+            .await;
         let mut state = pacer.state.lock().await;
         let (wait, reason) = pacer.next_wait(&mut state, "", 1).unwrap();
         assert!(wait > Duration::from_secs(29), "{wait:?}");
