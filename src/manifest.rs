@@ -271,8 +271,8 @@ pub struct ParsedConfig {
     /// `created`, unless absent, unparsable, or at/before the Unix epoch (reproducible builds
     /// write the epoch, which says nothing about age).
     pub created: Option<DateTime<Utc>>,
-    /// OS/architecture/variant.
-    pub platform: Option<Platform>,
+    /// OS/architecture/variant, shared by the images of this config.
+    pub platform: Option<std::sync::Arc<Platform>>,
     /// Why `created` could not be used, when it is absent or unreadable (the epoch, which
     /// reproducible builds write on purpose, is not worth a note).
     pub created_note: Option<String>,
@@ -309,11 +309,11 @@ pub fn parse_config(bytes: &[u8]) -> Result<ParsedConfig, ManifestError> {
         .filter(|d| d.timestamp() > 0);
     let platform = match (raw.os, raw.architecture) {
         (Some(os), Some(architecture)) if !os.is_empty() || !architecture.is_empty() => {
-            Some(Platform {
+            Some(std::sync::Arc::new(Platform {
                 os,
                 architecture,
                 variant: raw.variant.filter(|v| !v.is_empty()),
-            })
+            }))
         }
         _ => None,
     };
@@ -322,6 +322,23 @@ pub fn parse_config(bytes: &[u8]) -> Result<ParsedConfig, ManifestError> {
         platform,
         created_note,
     })
+}
+
+/// `media_type`, borrowed from the constants when it is one of the manifest types: a million
+/// manifests then hold no copy of it.
+pub fn shared_media_type(media_type: String) -> std::borrow::Cow<'static, str> {
+    [
+        DOCKER_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+        OCI_MANIFEST,
+        OCI_INDEX,
+    ]
+    .into_iter()
+    .find(|known| *known == media_type)
+    .map_or(
+        std::borrow::Cow::Owned(media_type),
+        std::borrow::Cow::Borrowed,
+    )
 }
 
 /// Checks a manifest document against its digest and parses it.
@@ -345,7 +362,7 @@ pub fn manifest_from_document(
 ) -> Result<(Manifest, Option<Digest>), String> {
     let parsed = parse_document(digest, bytes)?;
     let mut manifest = Manifest::new(digest.clone(), parsed.kind);
-    manifest.media_type = parsed.media_type;
+    manifest.media_type = shared_media_type(parsed.media_type);
     manifest.size = bytes.len() as u64;
     manifest.children = parsed.children;
     manifest.subject = parsed.subject;

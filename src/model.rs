@@ -168,6 +168,28 @@ impl fmt::Display for RepositoryName {
 /// A tag name (`latest`, `3f33a785`, `sha256-<hex>.sig`).
 pub type Tag = String;
 
+/// (De)serializes a shared platform as the platform itself.
+mod shared_platform {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Platform;
+
+    pub fn serialize<S: Serializer>(
+        platform: &Option<Arc<Platform>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        platform.as_deref().serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Arc<Platform>>, D::Error> {
+        Ok(Option::<Platform>::deserialize(deserializer)?.map(Arc::new))
+    }
+}
+
 /// An OS/architecture pair with optional variant: `linux/arm64/v8`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Platform {
@@ -226,8 +248,8 @@ pub struct BlobReference {
 pub struct Manifest {
     /// Content digest.
     pub digest: Digest,
-    /// The manifest's own media type.
-    pub media_type: String,
+    /// The manifest's own media type (the well-known ones shared, not copied per manifest).
+    pub media_type: std::borrow::Cow<'static, str>,
     /// Image, index or artifact.
     pub kind: ManifestKind,
     /// Tags pointing at this manifest now, sorted.
@@ -240,8 +262,9 @@ pub struct Manifest {
     pub created: Option<DateTime<Utc>>,
     /// When the registry stored it (storage modification time, or a provider's `updated_at`).
     pub pushed: Option<DateTime<Utc>>,
-    /// The image's platform (from its config).
-    pub platform: Option<Platform>,
+    /// The image's platform (from its config), shared by every image of that config.
+    #[serde(default, with = "shared_platform")]
+    pub platform: Option<std::sync::Arc<Platform>>,
     /// For an index: the manifests it lists.
     pub children: Vec<ChildReference>,
     /// For an OCI 1.1 referrer: the manifest it refers to.
@@ -259,7 +282,7 @@ impl Manifest {
     pub fn new(digest: Digest, kind: ManifestKind) -> Manifest {
         Manifest {
             digest,
-            media_type: String::new(),
+            media_type: std::borrow::Cow::Borrowed(""),
             kind,
             tags: Vec::new(),
             size: 0,

@@ -233,12 +233,13 @@ impl Pipeline<'_> {
                 let (to_apply, changed) = planner::file::still_valid(file, &current);
                 let policy = planned_policy(file).map_err(RunError::Usage)?;
                 let inventory = file.body.inventory.clone();
-                (inventory, file.body.plan.clone(), policy, to_apply, changed)
+                let plan = file.body.plan.clone();
+                (inventory, plan, policy, Some(to_apply), changed)
             }
             None => {
+                // What is applied is the plan itself (`None`): not a copy of it.
                 let plan = planner::plan(&current, &settings.policy, Utc::now());
-                let to_apply = plan.clone();
-                (current, plan, settings.policy.clone(), to_apply, Vec::new())
+                (current, plan, settings.policy.clone(), None, Vec::new())
             }
         };
         timings.plan_seconds = started.elapsed().as_secs_f64();
@@ -258,7 +259,12 @@ impl Pipeline<'_> {
 
         let started = Instant::now();
         let mut applied = self
-            .apply(&to_apply, &inventory, provider, sweep_refusal.clone())
+            .apply(
+                to_apply.as_ref().unwrap_or(&plan),
+                &inventory,
+                provider,
+                sweep_refusal.clone(),
+            )
             .await;
         if let Some(applied) = &mut applied {
             for change in changed {
@@ -290,7 +296,7 @@ impl Pipeline<'_> {
             storage: &source,
             dry_run,
         };
-        let mut summary = summarize(&inventory, &plan, &policy, applied.as_ref(), &context);
+        let mut summary = summarize(inventory, &plan, &policy, applied.as_ref(), &context);
         summary.plan_hash = plan_hash;
         summary.verification = verification;
         summary.timings = Some(timings);

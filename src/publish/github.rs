@@ -271,15 +271,8 @@ fn append(path: &Path, text: &str) -> Result<(), String> {
 /// changes the run's outcome).
 pub fn publish(summary: &Summary, markdown: &str, target: &GithubActions) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut report = Vec::new();
-    match json::write(summary, &mut report)
-        .map_err(|e| e.to_string())
-        .and_then(|()| {
-            std::fs::write(&target.report_json, &report)
-                .map_err(|e| format!("cannot write `{}`: {e}", target.report_json.display()))
-        }) {
-        Ok(()) => {}
-        Err(problem) => problems.push(problem),
+    if let Err(problem) = json::write_file(summary, &target.report_json) {
+        problems.push(problem);
     }
     if let Some(path) = &target.step_summary {
         let used = std::fs::metadata(path)

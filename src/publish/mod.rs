@@ -61,18 +61,18 @@ impl Targets {
 /// messages go to standard error. The Markdown report is rendered once for all of them.
 pub async fn publish(targets: &Targets, summary: &Summary, http: &Http) {
     let markdown = markdown::render(summary);
-    let files = [
-        (&targets.markdown_file, markdown.clone()),
-        (&targets.json_file, json::render(summary)),
-    ];
-    for (path, text) in files {
-        if let Some(path) = path {
-            if let Err(error) = std::fs::write(path, text) {
-                eprintln!(
-                    "warning: cannot write the report to `{}`: {error}",
-                    path.display()
-                );
-            }
+    if let Some(path) = &targets.markdown_file {
+        if let Err(error) = std::fs::write(path, &markdown) {
+            eprintln!(
+                "warning: cannot write the report to `{}`: {error}",
+                path.display()
+            );
+        }
+    }
+    // Streamed: a large registry's JSON report is never held in memory as one string.
+    if let Some(path) = &targets.json_file {
+        if let Err(problem) = json::write_file(summary, path) {
+            eprintln!("warning: the JSON report: {problem}");
         }
     }
     if let (Some(merge_request), Some(token)) = (&targets.gitlab, &targets.gitlab_token) {

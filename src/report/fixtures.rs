@@ -36,11 +36,11 @@ fn image(
     m.media_type = crate::manifest::OCI_MANIFEST.into();
     let (y, mo, da, h, mi, s) = created;
     m.created = Some(Utc.with_ymd_and_hms(y, mo, da, h, mi, s).unwrap());
-    m.platform = Some(Platform {
+    m.platform = Some(std::sync::Arc::new(Platform {
         os: "linux".into(),
         architecture: arch.into(),
         variant: None,
-    });
+    }));
     m.tags = tags.iter().map(|t| t.to_string()).collect();
     m.size = if tags.is_empty() && name.starts_with("amd") {
         500
@@ -178,7 +178,7 @@ pub fn summary(dry_run: bool) -> Summary {
         storage: "/registry",
         dry_run,
     };
-    let mut summary = summarize(&inventory, &plan, &policy, applied.as_ref(), &context);
+    let mut summary = summarize(inventory, &plan, &policy, applied.as_ref(), &context);
     summary.garbage_collection = Some(crate::providers::distribution::self_hosted_gc_advice(
         "/etc/docker/registry/config.yml",
     ));

@@ -11,6 +11,17 @@ pub fn write(summary: &Summary, out: &mut impl Write) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
+/// Writes the summary as pretty-printed JSON to the file at `path` (created or replaced),
+/// streaming through a buffer. The error names the file.
+pub fn write_file(summary: &Summary, path: &std::path::Path) -> Result<(), String> {
+    let mut file = std::fs::File::create(path)
+        .map(std::io::BufWriter::new)
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    write(summary, &mut file)
+        .and_then(|()| file.flush())
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
 /// Renders the summary as pretty-printed JSON, ending with a newline.
 pub fn render(summary: &Summary) -> String {
     let mut out = Vec::new();

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::apply::{Applied, DeletionOutcome};
-use crate::model::{Action, Digest, Inventory, ManifestKind, Plan, Reason};
+use crate::model::{
+    Action, Digest, Inventory, ManifestKind, Plan, Reason, Repository, RepositoryName,
+};
 pub use crate::model::{GarbageCollectionAdvice, GarbageCollectionRun};
 use crate::plan::{classify_tag, Policy, TagKind};
 
@@ -137,7 +139,7 @@ pub struct ManifestSummary {
     /// `image`, `index` or `artifact`.
     pub kind: ManifestKind,
     /// Media type of the manifest.
-    pub media_type: String,
+    pub media_type: std::borrow::Cow<'static, str>,
     /// Tags, sorted.
     pub tags: Vec<TagSummary>,
     /// The date it was ranked by (config `created`, newest child's, or push time).
@@ -227,7 +229,7 @@ fn tag_kind_label(kind: &TagKind) -> &'static str {
 
 /// Builds the summary of a run. `applied` is `None` in a dry run (or when apply never ran).
 pub fn summarize(
-    inventory: &Inventory,
+    inventory: Inventory,
     plan: &Plan,
     policy: &Policy,
     applied: Option<&Applied>,
@@ -237,35 +239,41 @@ pub fn summarize(
         repositories: plan.repositories.len(),
         ..Totals::default()
     };
-    let by_name: HashMap<_, _> = inventory
+    // The inventory is taken apart repository by repository as the summary grows, so that
+    // a large registry is not held twice.
+    let mut by_name: HashMap<RepositoryName, Repository> = inventory
         .repositories
-        .iter()
-        .map(|r| (&r.name, r))
+        .into_iter()
+        .map(|r| (r.name.clone(), r))
         .collect();
-    let mut repositories = Vec::new();
+    let mut repositories = Vec::with_capacity(plan.repositories.len());
     // Blobs still referenced by something kept (in any repository read), and blobs of
     // manifests that are (or would be) gone.
-    let mut kept_blobs: HashSet<&Digest> = HashSet::new();
-    let mut gone_blobs: HashMap<&Digest, u64> = HashMap::new();
+    let mut kept_blobs: HashSet<Digest> = HashSet::new();
+    let mut gone_blobs: HashMap<Digest, u64> = HashMap::new();
     let planned_names: HashSet<_> = plan.repositories.iter().map(|r| &r.name).collect();
-    for repository in &inventory.repositories {
+    for repository in by_name.values() {
         if !planned_names.contains(&repository.name) {
             for manifest in &repository.manifests {
-                kept_blobs.insert(&manifest.digest);
-                kept_blobs.extend(manifest.blobs.iter().map(|b| &b.digest));
+                kept_blobs.insert(manifest.digest.clone());
+                kept_blobs.extend(manifest.blobs.iter().map(|b| b.digest.clone()));
             }
         }
     }
 
     for repository_plan in &plan.repositories {
-        let Some(repository) = by_name.get(&repository_plan.name) else {
+        let Some(repository) = by_name.remove(&repository_plan.name) else {
             continue;
         };
         if !repository.problems.is_empty() {
             totals.incomplete_repositories += 1;
         }
-        let mut manifests = Vec::new();
-        for (manifest, decision) in repository.manifests.iter().zip(&repository_plan.decisions) {
+        let mut manifests = Vec::with_capacity(repository.manifests.len());
+        for (manifest, decision) in repository
+            .manifests
+            .into_iter()
+            .zip(&repository_plan.decisions)
+        {
             debug_assert_eq!(manifest.digest, decision.digest);
             let outcome = applied.and_then(|a| {
                 a.outcomes
@@ -331,24 +339,24 @@ pub fn summarize(
                 }
             };
             if gone {
-                gone_blobs.insert(&manifest.digest, manifest.size);
+                gone_blobs.insert(manifest.digest.clone(), manifest.size);
                 for blob in &manifest.blobs {
-                    gone_blobs.insert(&blob.digest, blob.size);
+                    gone_blobs.insert(blob.digest.clone(), blob.size);
                 }
             } else {
-                kept_blobs.insert(&manifest.digest);
-                kept_blobs.extend(manifest.blobs.iter().map(|b| &b.digest));
+                kept_blobs.insert(manifest.digest.clone());
+                kept_blobs.extend(manifest.blobs.iter().map(|b| b.digest.clone()));
             }
             manifests.push(ManifestSummary {
                 digest: manifest.digest.clone(),
                 kind: manifest.kind,
-                media_type: manifest.media_type.clone(),
+                media_type: manifest.media_type,
                 tags: manifest
                     .tags
-                    .iter()
+                    .into_iter()
                     .map(|t| TagSummary {
-                        name: t.clone(),
-                        kind: tag_kind_label(&classify_tag(t, policy)),
+                        kind: tag_kind_label(&classify_tag(&t, policy)),
+                        name: t,
                     })
                     .collect(),
                 created: decision.effective_date,
@@ -359,17 +367,17 @@ pub fn summarize(
                     .filter_map(|c| c.platform.as_ref().map(ToString::to_string))
                     .collect(),
                 children: manifest.children.len(),
-                artifact_type: manifest.artifact_type.clone(),
+                artifact_type: manifest.artifact_type,
                 action: decision.action,
                 reason: decision.reason.clone(),
                 outcome,
-                provider_id: manifest.provider_id.clone(),
+                provider_id: manifest.provider_id,
             });
         }
         repositories.push(RepositorySummary {
             name: repository.name.to_string(),
-            problems: repository.problems.clone(),
-            notes: repository.notes.clone(),
+            problems: repository.problems,
+            notes: repository.notes,
             manifests,
         });
     }

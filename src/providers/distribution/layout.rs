@@ -8,7 +8,7 @@
 //! Fails closed: whatever cannot be read or understood becomes a problem of its repository, and
 //! the planner deletes nothing in a repository with problems. Reads only; never deletes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use futures::stream::{self, StreamExt};
 
@@ -143,9 +143,10 @@ async fn read_blobs<S: StorageDriver, T>(
     parse: impl Fn(&Digest, Result<Vec<u8>, StorageError>) -> T,
     progress: &crate::progress::Phase,
 ) -> HashMap<Digest, T> {
+    let mut read = HashMap::with_capacity(digests.len());
     let batches: Vec<Vec<Digest>> = digests.chunks(BATCH).map(<[Digest]>::to_vec).collect();
     let parse = &parse;
-    stream::iter(batches)
+    let mut parsed = stream::iter(batches)
         .map(|batch| async move {
             let paths = batch.iter().map(blob_path).collect();
             let reads = driver.read_many(paths, 1).await;
@@ -160,9 +161,29 @@ async fn read_blobs<S: StorageDriver, T>(
                 .collect::<Vec<_>>()
         })
         .buffer_unordered(concurrency.max(1))
-        .flat_map(stream::iter)
-        .collect()
-        .await
+        .flat_map(stream::iter);
+    // Sized once: a million entries grown by doubling would hold two tables at the peak.
+    while let Some((digest, value)) = parsed.next().await {
+        read.insert(digest, value);
+    }
+    read
+}
+
+/// One shared copy of each blob digest: a million manifests name a few hundred configs and
+/// layers, and each would otherwise hold its own copy of their digests.
+#[derive(Default)]
+struct Interner(std::sync::Mutex<HashSet<Digest>>);
+
+impl Interner {
+    fn intern(&self, digest: &mut Digest) {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match known.get(digest) {
+            Some(shared) => *digest = shared.clone(),
+            None => {
+                known.insert(digest.clone());
+            }
+        }
+    }
 }
 
 /// The image manifests of a repository whose config is worth reading: those with a tag, and
@@ -197,7 +218,7 @@ fn configs_needed(manifests: &[(Manifest, Option<Digest>)]) -> Vec<bool> {
 type Listing = (
     RepositoryName,
     Vec<Revision>,
-    HashMap<Digest, BTreeSet<Tag>>,
+    HashMap<Digest, Vec<Tag>>,
     Vec<String>,
 );
 
@@ -226,34 +247,38 @@ pub async fn discover<S: StorageDriver>(
     .await;
     listing_phase.finish();
 
-    // Every distinct manifest, once.
-    let mut distinct: Vec<Digest> = listed
-        .iter()
-        .flat_map(|(_, revisions, _, _)| revisions.iter().map(|r| r.digest.clone()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    distinct.sort_unstable();
-    let reading = progress.phase("read", "manifests", distinct.len() as u64);
-    let mut documents = read_blobs(
-        driver,
-        distinct,
-        concurrency,
-        |digest, read| {
-            let bytes = read.map_err(|e| format!("manifest `{digest}`: {e}"))?;
-            manifest_from_document(digest, &bytes)
-        },
-        &reading,
-    )
-    .await;
-    reading.finish();
-    // How many repositories still want each document: the last takes it, the others clone.
+    // Every distinct manifest, once, with how many repositories want it (the last to stage
+    // it takes it, the others clone).
     let mut wanted: HashMap<Digest, usize> = HashMap::new();
     for (_, revisions, _, _) in &listed {
         for revision in revisions {
             *wanted.entry(revision.digest.clone()).or_default() += 1;
         }
     }
+    let mut distinct: Vec<Digest> = wanted.keys().cloned().collect();
+    distinct.sort_unstable();
+    let reading = progress.phase("read", "manifests", distinct.len() as u64);
+    let blobs = Interner::default();
+    let mut documents = read_blobs(
+        driver,
+        distinct,
+        concurrency,
+        |digest, read| {
+            let bytes = read.map_err(|e| format!("manifest `{digest}`: {e}"))?;
+            let (mut manifest, mut config) = manifest_from_document(digest, &bytes)?;
+            for blob in &mut manifest.blobs {
+                blobs.intern(&mut blob.digest);
+            }
+            if let Some(config) = &mut config {
+                blobs.intern(config);
+            }
+            // Boxed: the map's slots stay small, each manifest takes only its own size.
+            Ok(Box::new((manifest, config)))
+        },
+        &reading,
+    )
+    .await;
+    reading.finish();
 
     // Manifests per repository, tagged; then the configs their decisions need, each once.
     type Staged = Vec<(Manifest, Option<Digest>)>;
@@ -269,10 +294,13 @@ pub async fn discover<S: StorageDriver>(
                 documents.get(&revision.digest).cloned()
             };
             match document {
-                Some(Ok((mut manifest, config))) => {
+                Some(Ok(document)) => {
+                    let (mut manifest, config) = *document;
                     manifest.pushed = revision.pushed;
-                    if let Some(tags) = tags.remove(&manifest.digest) {
-                        manifest.tags = tags.into_iter().collect();
+                    if let Some(mut tags) = tags.remove(&manifest.digest) {
+                        tags.sort_unstable();
+                        tags.dedup();
+                        manifest.tags = tags;
                     }
                     manifests.push((manifest, config));
                 }

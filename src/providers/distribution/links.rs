@@ -190,7 +190,11 @@ pub async fn read_tags<S: StorageDriver>(
             return HashMap::new();
         }
     };
-    tags_from(driver, files, likely, concurrency, problems).await
+    tags_from(driver, files, likely, concurrency, problems)
+        .await
+        .into_iter()
+        .map(|(digest, tags)| (digest, tags.into_iter().collect()))
+        .collect()
 }
 
 async fn tags_from<S: StorageDriver>(
@@ -199,18 +203,24 @@ async fn tags_from<S: StorageDriver>(
     likely: &HashSet<Digest>,
     concurrency: usize,
     problems: &mut Vec<String>,
-) -> HashMap<Digest, BTreeSet<Tag>> {
+) -> HashMap<Digest, Vec<Tag>> {
     let by_etag: HashMap<String, &Digest> = if files.iter().any(|f| f.etag.is_some()) {
         likely.iter().map(|d| (link_etag(d), d)).collect()
     } else {
         HashMap::new()
     };
     let proves = |_: &LinkFile, etag: &str| by_etag.get(etag).map(|d| (*d).clone());
-    let mut tags: HashMap<Digest, BTreeSet<Tag>> = HashMap::new();
+    // A Vec per digest, not a set: a folder listing names each tag once, and most manifests
+    // have one tag (a set's node would be ten times its size).
+    let mut tags: HashMap<Digest, Vec<Tag>> = HashMap::new();
     for (file, value) in resolve_links(driver, files, proves, concurrency).await {
         match value {
             LinkValue::Digest(digest, _) => {
-                tags.entry(digest).or_default().insert(file.name);
+                // The revision's own copy of the digest, not one more per tag.
+                let digest = likely.get(&digest).cloned().unwrap_or(digest);
+                tags.entry(digest)
+                    .or_insert_with(|| Vec::with_capacity(1))
+                    .push(file.name);
             }
             LinkValue::Gone => {}
             LinkValue::Problem(message) => problems.push(format!("tag `{}`: {message}", file.name)),
@@ -266,7 +276,7 @@ pub(super) async fn read_repository<S: StorageDriver>(
     driver: &S,
     name: &RepositoryName,
     concurrency: usize,
-) -> (Vec<Revision>, HashMap<Digest, BTreeSet<Tag>>, Vec<String>) {
+) -> (Vec<Revision>, HashMap<Digest, Vec<Tag>>, Vec<String>) {
     let revisions_path = revisions_path(name);
     let tags_path = format!("{}/_manifests/tags", repository_path(name));
     let (revision_files, tag_files) = futures::join!(
