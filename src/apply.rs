@@ -412,12 +412,7 @@ impl<'a> Order<'a> {
             let Some(repository) = inventory.repositories.iter().find(|r| &r.name == name) else {
                 continue;
             };
-            let doomed: BTreeSet<&Digest> = repository_plan
-                .decisions
-                .iter()
-                .filter(|d| d.action == Action::Delete)
-                .map(|d| &d.digest)
-                .collect();
+            let doomed: BTreeSet<&Digest> = repository_plan.deletions().collect();
             for (parent, dependent) in links(repository, &doomed) {
                 order
                     .linked

@@ -461,6 +461,16 @@ pub struct Plan {
     pub repositories: Vec<RepositoryPlan>,
 }
 
+impl RepositoryPlan {
+    /// The digests this plan deletes, in decision order (by digest).
+    pub fn deletions(&self) -> impl Iterator<Item = &Digest> {
+        self.decisions
+            .iter()
+            .filter(|d| d.action == Action::Delete)
+            .map(|d| &d.digest)
+    }
+}
+
 impl Plan {
     /// How many manifests the plan deletes.
     pub fn deletion_count(&self) -> usize {

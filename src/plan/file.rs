@@ -218,12 +218,7 @@ pub fn still_valid(file: &PlanFile, current: &Inventory) -> (Plan, Vec<Changed>)
             .repositories
             .iter()
             .find(|r| r.name == repository_plan.name);
-        let deleting: Vec<&Digest> = repository_plan
-            .decisions
-            .iter()
-            .filter(|d| d.action == Action::Delete)
-            .map(|d| &d.digest)
-            .collect();
+        let deleting: Vec<&Digest> = repository_plan.deletions().collect();
         let mut dropped = Vec::new();
         for decision in repository_plan
             .decisions

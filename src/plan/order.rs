@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::model::{Action, Digest, Repository, RepositoryPlan};
+use crate::model::{Digest, Repository, RepositoryPlan};
 use crate::plan::attachment_target;
 
 /// The links between the manifests in `doomed`, as (parent, dependent) pairs: an index and
@@ -49,12 +49,7 @@ pub fn links<'a>(
 /// manifest that lists it as a child, is its `subject`, or is named by its attachment tag.
 /// A cycle (only attachment tags can make one) ends in one last batch.
 pub fn subjects_first(repository: &Repository, plan: &RepositoryPlan) -> Vec<Vec<Digest>> {
-    let doomed: BTreeSet<&Digest> = plan
-        .decisions
-        .iter()
-        .filter(|d| d.action == Action::Delete)
-        .map(|d| &d.digest)
-        .collect();
+    let doomed: BTreeSet<&Digest> = plan.deletions().collect();
     // For each doomed manifest: the doomed manifests that must go before it.
     let mut before: HashMap<&Digest, BTreeSet<&Digest>> =
         doomed.iter().map(|d| (*d, BTreeSet::new())).collect();
