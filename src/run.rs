@@ -7,15 +7,15 @@ use std::time::Instant;
 
 use chrono::Utc;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::apply::{self, Applied, DeletionOutcome};
 use crate::cli::env;
 use crate::control::Control;
 use crate::model::{Action, Inventory, Plan, RepositoryName, Tag};
-use crate::plan::file::{PlanBody, PlanFile, PlanFileError, PlannedPolicy};
+use crate::plan as planner;
+use crate::plan::file::{PlanFile, PlanFileError};
 use crate::plan::untagged::{self, UntaggedSweep};
-use crate::plan::{self as planner, Policy};
 use crate::progress::Progress;
 use crate::providers::digitalocean::DigitalOcean;
 use crate::providers::distribution::api::ApiOnly;
@@ -30,6 +30,13 @@ use crate::registry::{Http, RegistryClient, RegistryError};
 use crate::report::{summarize, RunContext, Summary, Timings};
 use crate::settings::{Settings, Source};
 use crate::verify;
+
+mod plans;
+mod restore;
+
+pub use plans::load_plan;
+use plans::{planned_policy, write_plan};
+pub use restore::restore;
 
 /// The process exit status, as `design.md` defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,81 +432,6 @@ async fn collect<P: Provider>(
     }
 }
 
-/// The policy a plan file was made with, as the report shows it.
-fn planned_policy(file: &PlanFile) -> Result<Policy, String> {
-    let planned = &file.body.policy;
-    Ok(Policy {
-        hash_tag_pattern: regex::Regex::new(&planned.hash_tag_pattern)
-            .map_err(|e| format!("the plan's HASH_TAG_PATTERN does not compile: {e}"))?,
-        hash_tag_keep: planned.hash_tag_keep,
-        min_age: chrono::Duration::seconds(planned.min_age_seconds),
-        repositories: planned.repositories.clone(),
-    })
-}
-
-/// Writes the plan file for review; its hash.
-fn write_plan<P: Provider>(
-    settings: &Settings,
-    provider: &P,
-    out: &Path,
-    inventory: &Inventory,
-    plan: &Plan,
-) -> Result<String, RunError> {
-    let file = PlanFile::new(PlanBody {
-        format: planner::file::FORMAT.to_string(),
-        created_at: Utc::now(),
-        regsweep_version: env!("CARGO_PKG_VERSION").to_string(),
-        registry: registry_display(&settings.registry_url),
-        provider: settings.source.provider_name().to_string(),
-        source: provider.source(),
-        policy: PlannedPolicy {
-            hash_tag_pattern: settings.policy.hash_tag_pattern.as_str().to_string(),
-            hash_tag_keep: settings.policy.hash_tag_keep,
-            min_age_seconds: settings.policy.min_age.num_seconds(),
-            repositories: settings.policy.repositories.clone(),
-        },
-        inventory: inventory.clone(),
-        plan: plan.clone(),
-    });
-    // Written aside, then renamed: a plan cut short by a full disk or a kill never replaces a
-    // good one under its name.
-    let partial = out.with_extension("json.partial");
-    std::fs::write(&partial, file.to_json())
-        .and_then(|()| std::fs::rename(&partial, out))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&partial);
-            RunError::Usage(format!("cannot write the plan to `{}`: {e}", out.display()))
-        })?;
-    eprintln!(
-        "regsweep: plan written to `{}` ({})",
-        out.display(),
-        file.hash
-    );
-    Ok(file.hash)
-}
-
-/// The registry's URL as reports and plans show it.
-fn registry_display(url: &url::Url) -> String {
-    url.as_str().trim_end_matches('/').to_string()
-}
-
-/// Reads the plan at `path` and checks it was made for this registry and provider, recently
-/// enough (`REGSWEEP_PLAN_MAX_AGE`), and not changed since.
-pub fn load_plan(settings: &Settings, path: &Path) -> Result<PlanFile, RunError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| RunError::Usage(format!("cannot read the plan `{shown}`: {e}")))?;
-    let file = PlanFile::from_json(&text, &shown)?;
-    file.check(
-        &shown,
-        &registry_display(&settings.registry_url),
-        settings.source.provider_name(),
-        Utc::now(),
-        settings.plan_max_age,
-    )?;
-    Ok(file)
-}
-
 /// `plan` with each repository's deletions in parents-and-subjects-first batches.
 fn subjects_first(plan: &Plan, inventory: &Inventory) -> Plan {
     let mut reordered = plan.clone();
@@ -606,63 +538,4 @@ pub async fn watch_signals(control: Control) {
             eprintln!("regsweep: stopping: no new requests; a second Ctrl-C exits at once");
         }
     }
-}
-
-/// `regsweep restore --from report.json`: restores, through the GitHub Packages API, every
-/// package version the run behind `report` deleted. Prints one line per version on standard
-/// output; exit 0 when all came back, 3 when some did not, 1 when none could be tried.
-pub async fn restore(
-    settings: &Settings,
-    control: &Control,
-    report: &std::path::Path,
-) -> Result<ExitStatus, RunError> {
-    let Source::Ghcr(options) = &settings.source else {
-        return Err(RunError::Usage(
-            "restore works with the ghcr provider only (REGISTRY_PROVIDER=ghcr): only GitHub \
-             keeps deleted versions"
-                .into(),
-        ));
-    };
-    let text = std::fs::read_to_string(report)
-        .map_err(|e| RunError::Usage(format!("cannot read `{}`: {e}", report.display())))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        RunError::Usage(format!("`{}` is not a JSON report: {e}", report.display()))
-    })?;
-    let versions = crate::providers::ghcr::deleted_versions(&json)
-        .map_err(|e| RunError::Usage(format!("`{}`: {e}", report.display())))?;
-    let http = Http::new(&settings.tls, settings.retry.clone(), control.clone())
-        .map_err(RunError::Client)?;
-    let client = RegistryClient::new(
-        http.clone(),
-        settings.registry_url.clone(),
-        settings.credentials.clone(),
-    );
-    let provider = Ghcr::open(http, options, client, settings.concurrency).await?;
-    let mut restored = 0;
-    let mut out = String::new();
-    for version in &versions {
-        match provider.restore(version).await {
-            Ok(()) => {
-                restored += 1;
-                out.push_str(&format!(
-                    "restored  {}@{} (version {})\n",
-                    version.repository, version.digest, version.id
-                ));
-            }
-            Err(error) => out.push_str(&format!(
-                "FAILED    {}@{} (version {}): {error}\n",
-                version.repository, version.digest, version.id
-            )),
-        }
-    }
-    out.push_str(&format!(
-        "\nrestored: {restored} of {} deleted versions\n",
-        versions.len()
-    ));
-    print!("{out}");
-    Ok(if restored == versions.len() {
-        ExitStatus::Done
-    } else {
-        ExitStatus::Incomplete
-    })
 }
