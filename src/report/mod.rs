@@ -35,9 +35,32 @@ pub fn write(
     out: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
     match format {
-        OutputFormat::Text => out.write_all(text::render(summary).as_bytes()),
+        OutputFormat::Text => {
+            let mut streamed = IoWriter {
+                inner: out,
+                error: None,
+            };
+            text::write(summary, &mut streamed);
+            streamed.error.map_or(Ok(()), Err)
+        }
         OutputFormat::Json => json::write(summary, out),
         OutputFormat::Markdown => out.write_all(markdown::render(summary).as_bytes()),
+    }
+}
+
+/// `fmt::Write` over an `io::Write`, keeping the first error: the text report written as it
+/// is rendered.
+struct IoWriter<'a, W: std::io::Write> {
+    inner: &'a mut W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::fmt::Write for IoWriter<'_, W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.inner.write_all(text.as_bytes()).map_err(|e| {
+            self.error.get_or_insert(e);
+            std::fmt::Error
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! `repo=`, `tag=`, `created=`, platform), extended with sections for what is kept because
 //! something references it, then totals and the next step.
 
-use std::fmt::Write as _;
+use std::fmt::Write;
 
 use super::{
     describe_kind, format_date, human_bytes, reason_label_text, reason_text, ManifestSummary,
@@ -22,7 +22,7 @@ struct Row {
     note: Option<String>,
 }
 
-fn render_rows(out: &mut String, rows: &[Row]) {
+fn render_rows(out: &mut impl Write, rows: &[Row]) {
     let repository_width = rows.iter().map(|r| r.repository.len()).max().unwrap_or(0);
     let tag_width = rows
         .iter()
@@ -44,7 +44,7 @@ fn render_rows(out: &mut String, rows: &[Row]) {
         if let Some(note) = &row.note {
             let _ = write!(out, "  ({note})");
         }
-        out.push('\n');
+        let _ = out.write_char('\n');
     }
 }
 
@@ -171,10 +171,17 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
 /// Renders the whole report.
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
+    write(summary, &mut out);
+    out
+}
+
+/// Writes the whole report to `out` as it goes (a large registry's report is not held as one
+/// string first).
+pub fn write(summary: &Summary, out: &mut impl Write) {
     let keep = summary.policy.hash_tag_keep;
 
     // Seed section: version-tagged manifests, one line per tag.
-    out.push_str("Version-tagged manifests (always kept):\n");
+    let _ = out.write_str("Version-tagged manifests (always kept):\n");
     let rows: Vec<Row> = matching(summary, |r| *r == Reason::VersionTag)
         .flat_map(|(r, m)| {
             m.tags
@@ -182,7 +189,7 @@ pub fn render(summary: &Summary) -> String {
                 .map(move |t| row("[keep]", r, m, Some(t.name.clone()), None))
         })
         .collect();
-    render_rows(&mut out, &rows);
+    render_rows(out, &rows);
 
     // Seed section: hash-tagged manifests kept.
     let _ = writeln!(
@@ -201,7 +208,7 @@ pub fn render(summary: &Summary) -> String {
                 .map(move |t| row("[keep]", r, m, Some(t.name.clone()), None))
         })
         .collect();
-    render_rows(&mut out, &rows);
+    render_rows(out, &rows);
 
     // Kept because something kept references them: where other tools break images.
     let referenced: Vec<Row> = matching(summary, |r| {
@@ -215,8 +222,8 @@ pub fn render(summary: &Summary) -> String {
     .map(|(r, m)| row("[keep]", r, m, joined_tags(m), Some(reason_text(&m.reason))))
     .collect();
     if !referenced.is_empty() {
-        out.push_str("\nKept because a kept manifest references them (index children, referrers, attachments):\n");
-        render_rows(&mut out, &referenced);
+        let _ = out.write_str("\nKept because a kept manifest references them (index children, referrers, attachments):\n");
+        render_rows(out, &referenced);
     }
 
     let young: Vec<Row> = matching(summary, |r| *r == Reason::TooYoung)
@@ -227,7 +234,7 @@ pub fn render(summary: &Summary) -> String {
             summary.policy.min_age_seconds.max(0) as u64,
         ));
         let _ = writeln!(out, "\nKept because they are younger than {age}:");
-        render_rows(&mut out, &young);
+        render_rows(out, &young);
     }
 
     let orphans: Vec<Row> = matching(summary, |r| {
@@ -236,8 +243,9 @@ pub fn render(summary: &Summary) -> String {
     .map(|(r, m)| row("[keep]", r, m, joined_tags(m), Some(reason_text(&m.reason))))
     .collect();
     if !orphans.is_empty() {
-        out.push_str("\nAttachments kept because their target is not in the repository:\n");
-        render_rows(&mut out, &orphans);
+        let _ =
+            out.write_str("\nAttachments kept because their target is not in the repository:\n");
+        render_rows(out, &orphans);
     }
 
     let incomplete: Vec<&RepositorySummary> = summary
@@ -246,7 +254,9 @@ pub fn render(summary: &Summary) -> String {
         .filter(|r| !r.problems.is_empty())
         .collect();
     if !incomplete.is_empty() {
-        out.push_str("\nRepositories left untouched because they could not be read completely:\n");
+        let _ = out.write_str(
+            "\nRepositories left untouched because they could not be read completely:\n",
+        );
         for repository in incomplete {
             let _ = writeln!(
                 out,
@@ -266,7 +276,7 @@ pub fn render(summary: &Summary) -> String {
         .flat_map(|r| r.notes.iter().map(move |n| (r.name.as_str(), n)))
         .collect();
     if !notes.is_empty() {
-        out.push_str("\nNotes:\n");
+        let _ = out.write_str("\nNotes:\n");
         for (repository, note) in notes {
             let _ = writeln!(out, "  repo={repository}  {note}");
         }
@@ -286,7 +296,7 @@ pub fn render(summary: &Summary) -> String {
             row(&marker, r, m, joined_tags(m), note)
         })
         .collect();
-    render_rows(&mut out, &rows);
+    render_rows(out, &rows);
 
     // Seed section: untagged manifests, with its `Cleaning i of n` lines.
     let untagged: Vec<_> = matching(summary, |r| *r == Reason::Untagged).collect();
@@ -303,7 +313,7 @@ pub fn render(summary: &Summary) -> String {
             let _ = writeln!(out, "  Cleaning {} of {total}", i + 1);
         }
         let (marker, note) = deletion_marker(summary, m);
-        render_rows(&mut out, &[row(&marker, r, m, None, note)]);
+        render_rows(out, &[row(&marker, r, m, None, note)]);
     }
 
     let followers: Vec<Row> = matching(summary, |r| {
@@ -322,14 +332,13 @@ pub fn render(summary: &Summary) -> String {
     })
     .collect();
     if !followers.is_empty() {
-        out.push_str(
+        let _ = out.write_str(
             "\nManifests to delete with what references them (children, referrers, attachments):\n",
         );
-        render_rows(&mut out, &followers);
+        render_rows(out, &followers);
     }
 
-    render_totals(&mut out, summary);
-    out
+    render_totals(out, summary);
 }
 
 fn by_reason(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
@@ -343,9 +352,9 @@ fn by_reason(counts: &std::collections::BTreeMap<&'static str, usize>) -> String
     format!("  ({})", parts.join(", "))
 }
 
-fn render_totals(out: &mut String, summary: &Summary) {
+fn render_totals(out: &mut impl Write, summary: &Summary) {
     let totals = &summary.totals;
-    out.push_str("\nTotals:\n");
+    let _ = out.write_str("\nTotals:\n");
     let _ = writeln!(
         out,
         "  manifests:    {} in {}",
