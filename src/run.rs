@@ -98,14 +98,8 @@ pub struct Outcome {
     pub status: ExitStatus,
 }
 
-/// Runs discover → plan → apply (unless dry run) → verify → collect → summary, with every
-/// request and wait under `control` (a signal, the time budget).
-pub async fn run(
-    settings: &Settings,
-    mode: &Mode,
-    control: &Control,
-    progress: &Progress,
-) -> Result<Outcome, RunError> {
+/// The run's HTTP layer and its registry client, as the settings say.
+fn clients(settings: &Settings, control: &Control) -> Result<(Http, RegistryClient), RunError> {
     let http = Http::new(&settings.tls, settings.retry.clone(), control.clone())
         .map_err(RunError::Client)?;
     let client = RegistryClient::new(
@@ -114,6 +108,18 @@ pub async fn run(
         settings.credentials.clone(),
     )
     .allow_insecure_http(settings.allow_insecure_http);
+    Ok((http, client))
+}
+
+/// Runs discover → plan → apply (unless dry run) → verify → collect → summary, with every
+/// request and wait under `control` (a signal, the time budget).
+pub async fn run(
+    settings: &Settings,
+    mode: &Mode,
+    control: &Control,
+    progress: &Progress,
+) -> Result<Outcome, RunError> {
+    let (http, client) = clients(settings, control)?;
     // Fail fast on an unreachable registry or refused credentials, before reading storage.
     client.check().await?;
     let concurrency = settings.concurrency;

@@ -3,7 +3,6 @@
 use super::{ExitStatus, RunError};
 use crate::control::Control;
 use crate::providers::ghcr::Ghcr;
-use crate::registry::{Http, RegistryClient};
 use crate::settings::{Settings, Source};
 
 /// `regsweep restore --from report.json`: restores, through the GitHub Packages API, every
@@ -28,13 +27,7 @@ pub async fn restore(
     })?;
     let versions = crate::providers::ghcr::deleted_versions(&json)
         .map_err(|e| RunError::Usage(format!("`{}`: {e}", report.display())))?;
-    let http = Http::new(&settings.tls, settings.retry.clone(), control.clone())
-        .map_err(RunError::Client)?;
-    let client = RegistryClient::new(
-        http.clone(),
-        settings.registry_url.clone(),
-        settings.credentials.clone(),
-    );
+    let (http, client) = super::clients(settings, control)?;
     let provider = Ghcr::open(http, options, client, settings.concurrency).await?;
     let mut restored = 0;
     let mut out = String::new();
