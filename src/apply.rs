@@ -429,8 +429,8 @@ impl<'a> Order<'a> {
         order
     }
 
-    /// The linked deletion of an earlier batch that did not happen, if any: `digest` must
-    /// then wait for a later run.
+    /// The linked deletion of an earlier batch that did not happen, or that a reviewed plan
+    /// dropped (in no batch), if any: `digest` must then wait for a later run.
     fn held_behind(
         &self,
         repository: &'a RepositoryName,
@@ -441,10 +441,12 @@ impl<'a> Order<'a> {
         self.linked
             .get(&(repository, digest))?
             .iter()
+            // A linked deletion in no batch was dropped from a reviewed plan (it changed
+            // since): it stays, so what is linked to it waits too.
             .filter(|other| {
                 self.step
                     .get(&(repository, **other))
-                    .is_some_and(|s| s < step)
+                    .is_none_or(|s| s < step)
             })
             .find(|other| {
                 !outcomes

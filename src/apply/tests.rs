@@ -320,3 +320,25 @@ async fn an_image_waits_for_its_signature_and_referrer_that_failed_to_go() {
     let applied = run(&second, &left, &provider, 4, false).await;
     assert_eq!(applied.deleted_count(), 2);
 }
+
+#[tokio::test]
+async fn a_child_waits_for_its_index_that_a_reviewed_plan_dropped() {
+    // Applying a reviewed plan: the index changed since (a tag pushed onto it), so it was
+    // dropped from the batches; its child must not go without it.
+    let inventory = inventory();
+    let mut plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    for batch in &mut plan.repositories[0].deletion_batches {
+        batch.retain(|digest| *digest != d("index"));
+    }
+    plan.repositories[0]
+        .deletion_batches
+        .retain(|b| !b.is_empty());
+    let provider = recorder(&[("old", "aaaaaaa")], false);
+    let applied = run(&plan, &inventory, &provider, 4, false).await;
+    let key = |n: &str| ("app".parse().unwrap(), d(n));
+    assert_eq!(
+        applied.outcomes[&key("child")],
+        DeletionOutcome::Held { behind: d("index") }
+    );
+    assert_eq!(*provider.deleted.lock().unwrap(), vec![d("old")]);
+}

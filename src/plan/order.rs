@@ -49,7 +49,9 @@ pub fn links<'a>(
 /// manifest that lists it as a child, is its `subject`, or is named by its attachment tag.
 /// A cycle (only attachment tags can make one) ends in one last batch.
 pub fn subjects_first(repository: &Repository, plan: &RepositoryPlan) -> Vec<Vec<Digest>> {
-    let doomed: BTreeSet<&Digest> = plan.deletions().collect();
+    // The batches, not the decisions: applying a reviewed plan drops from its batches what
+    // changed since, and that must stay dropped.
+    let doomed: BTreeSet<&Digest> = plan.deletion_batches.iter().flatten().collect();
     // For each doomed manifest: the doomed manifests that must go before it.
     let mut before: HashMap<&Digest, BTreeSet<&Digest>> =
         doomed.iter().map(|d| (*d, BTreeSet::new())).collect();
@@ -149,5 +151,14 @@ mod tests {
         assert!(position("sbom") > position("index"));
         assert!(position("signature") > position("amd64"));
         assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 6);
+
+        // Applying a reviewed plan that dropped the SBOM (it changed since): it stays dropped.
+        let mut reviewed = plan.repositories[0].clone();
+        for batch in &mut reviewed.deletion_batches {
+            batch.retain(|digest| *digest != d("sbom"));
+        }
+        let batches = subjects_first(&inventory.repositories[0], &reviewed);
+        assert!(batches.iter().flatten().all(|digest| *digest != d("sbom")));
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 5);
     }
 }

@@ -190,6 +190,15 @@ pub fn render(summary: &Summary) -> String {
         );
     }
 
+    if totals.held > 0 {
+        let _ = writeln!(
+            out,
+            "> [!NOTE]\n> Held back: {} deletions wait for a linked deletion that did not happen \
+             (an index still there, a signature or referrer still there); see the table.\n",
+            totals.held
+        );
+    }
+
     out.push_str("| | Manifests | Why |\n|---|---|---|\n");
     let reasons = |counts: &std::collections::BTreeMap<&'static str, usize>| {
         counts
