@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::model::{Action, Digest, Inventory, Plan, RepositoryName, Tag};
+use crate::model::{Digest, Inventory, Plan, RepositoryName, Tag};
 
 /// The format's name and version, first in every plan file.
 pub const FORMAT: &str = "regsweep-plan/1";
@@ -218,77 +218,69 @@ pub fn still_valid(file: &PlanFile, current: &Inventory) -> (Plan, Vec<Changed>)
             .repositories
             .iter()
             .find(|r| r.name == repository_plan.name);
-        let deleting: Vec<&Digest> = repository_plan.deletions().collect();
-        let mut dropped = Vec::new();
-        for decision in repository_plan
-            .decisions
-            .iter()
-            .filter(|d| d.action == Action::Delete)
-        {
-            let Some(manifest) =
-                now.and_then(|r| r.manifests.iter().find(|m| m.digest == decision.digest))
-            else {
-                continue;
-            };
-            let mut then = tags_then(&decision.digest);
-            let mut tags_now = manifest.tags.clone();
-            then.sort();
-            tags_now.sort();
-            // Pushed since the plan and not deleted by it: an index listing this manifest,
-            // or a referrer naming it as its subject. Deleting it would break that image.
-            let referrers: Vec<&Digest> = now
-                .map(|r| r.manifests.as_slice())
-                .unwrap_or_default()
-                .iter()
-                .filter(|m| !deleting.contains(&&m.digest))
-                .filter(|m| {
-                    m.children.iter().any(|c| c.digest == decision.digest)
-                        || m.subject.as_ref() == Some(&decision.digest)
-                })
-                .map(|m| &m.digest)
+        // Until nothing more is dropped: a dropped deletion stays, so what it lists or is
+        // attached to must stay too (bounded: each round drops one more, or ends).
+        let mut dropped: Vec<Digest> = Vec::new();
+        loop {
+            let deleting: Vec<&Digest> = repository_plan
+                .deletions()
+                .filter(|d| !dropped.contains(d))
                 .collect();
-            if then == tags_now && referrers.is_empty() {
-                continue;
+            let mut more = Vec::new();
+            for digest in &deleting {
+                let Some(manifest) =
+                    now.and_then(|r| r.manifests.iter().find(|m| m.digest == **digest))
+                else {
+                    continue;
+                };
+                let mut then = tags_then(digest);
+                let mut tags_now = manifest.tags.clone();
+                then.sort();
+                tags_now.sort();
+                // Pushed since the plan and not deleted by it: an index listing this manifest,
+                // or a referrer naming it as its subject. Deleting it would break that image.
+                let referrers: Vec<&Digest> = now
+                    .map(|r| r.manifests.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|m| !deleting.contains(&&m.digest))
+                    .filter(|m| {
+                        m.children.iter().any(|c| &c.digest == *digest)
+                            || m.subject.as_ref() == Some(*digest)
+                    })
+                    .map(|m| &m.digest)
+                    .collect();
+                if then == tags_now && referrers.is_empty() {
+                    continue;
+                }
+                let added: Vec<&Tag> = tags_now.iter().filter(|t| !then.contains(t)).collect();
+                let moved: Vec<&Tag> = then.iter().filter(|t| !tags_now.contains(t)).collect();
+                // `a`, `b`: how each kind of change lists its names.
+                let listed = |names: Vec<&str>| names.join("`, `");
+                let mut words = Vec::new();
+                if !referrers.is_empty() {
+                    let names = referrers.iter().map(|d| d.as_str()).collect();
+                    words.push(format!("`{}` now refers to it", listed(names)));
+                }
+                if !added.is_empty() {
+                    let names = added.iter().map(|t| t.as_str()).collect();
+                    words.push(format!("tag `{}` was pushed onto it", listed(names)));
+                }
+                if !moved.is_empty() {
+                    let names = moved.iter().map(|t| t.as_str()).collect();
+                    words.push(format!("tag `{}` now points elsewhere", listed(names)));
+                }
+                changed.push(Changed {
+                    repository: repository_plan.name.clone(),
+                    digest: (*digest).clone(),
+                    change: words.join("; "),
+                });
+                more.push((*digest).clone());
             }
-            let added: Vec<&Tag> = tags_now.iter().filter(|t| !then.contains(t)).collect();
-            let moved: Vec<&Tag> = then.iter().filter(|t| !tags_now.contains(t)).collect();
-            let mut words = Vec::new();
-            if !referrers.is_empty() {
-                words.push(format!(
-                    "`{}` now refers to it",
-                    referrers
-                        .iter()
-                        .map(|d| d.as_str())
-                        .collect::<Vec<_>>()
-                        .join("`, `")
-                ));
+            if more.is_empty() {
+                break;
             }
-            if !added.is_empty() {
-                words.push(format!(
-                    "tag `{}` was pushed onto it",
-                    added
-                        .iter()
-                        .map(|t| t.as_str())
-                        .collect::<Vec<_>>()
-                        .join("`, `")
-                ));
-            }
-            if !moved.is_empty() {
-                words.push(format!(
-                    "tag `{}` now points elsewhere",
-                    moved
-                        .iter()
-                        .map(|t| t.as_str())
-                        .collect::<Vec<_>>()
-                        .join("`, `")
-                ));
-            }
-            changed.push(Changed {
-                repository: repository_plan.name.clone(),
-                digest: decision.digest.clone(),
-                change: words.join("; "),
-            });
-            dropped.push(decision.digest.clone());
+            dropped.extend(more);
         }
         for batch in &mut repository_plan.deletion_batches {
             batch.retain(|d| !dropped.contains(d));
@@ -306,6 +298,43 @@ mod tests {
 
     fn d(name: &str) -> Digest {
         Digest::sha256_of(name.as_bytes())
+    }
+
+    #[test]
+    fn what_a_dropped_deletion_lists_is_dropped_with_it() {
+        // Planned: an untagged index and its child deleted, with an old hash tag.
+        let with_index = |index_tags: &[&str]| {
+            let mut inventory = inventory(&[
+                ("old", &["aaaaaaa"]),
+                ("new", &["bbbbbbb"]),
+                ("child", &[]),
+                ("index", index_tags),
+            ]);
+            for manifest in &mut inventory.repositories[0].manifests {
+                if manifest.digest == d("index") {
+                    manifest.kind = ManifestKind::Index;
+                    manifest.children = vec![crate::model::ChildReference {
+                        digest: d("child"),
+                        platform: None,
+                    }];
+                }
+            }
+            inventory
+        };
+        let planned = file(with_index(&[]));
+        assert_eq!(planned.body.plan.deletion_count(), 3);
+        // Now the index is tagged: it stays, and so must the child it lists.
+        let (plan, changed) = still_valid(&planned, &with_index(&["multi"]));
+        let left: Vec<&Digest> = plan.repositories[0]
+            .deletion_batches
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(left, vec![&d("old")]);
+        let words: Vec<(Digest, String)> =
+            changed.into_iter().map(|c| (c.digest, c.change)).collect();
+        assert!(words.contains(&(d("index"), "tag `multi` was pushed onto it".into())));
+        assert!(words.contains(&(d("child"), format!("`{}` now refers to it", d("index")))));
     }
 
     fn inventory(tags: &[(&str, &[&str])]) -> Inventory {
