@@ -23,6 +23,7 @@ pub fn write_file(summary: &Summary, path: &std::path::Path) -> Result<(), Strin
 }
 
 /// Renders the summary as pretty-printed JSON, ending with a newline.
+#[cfg(test)]
 pub fn render(summary: &Summary) -> String {
     let mut out = Vec::new();
     write(summary, &mut out).expect("writing to a Vec cannot fail");

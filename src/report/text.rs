@@ -169,6 +169,7 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
 }
 
 /// Renders the whole report.
+#[cfg(test)]
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
     write(summary, &mut out);
