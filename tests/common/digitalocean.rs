@@ -1,4 +1,4 @@
-//! A fake DigitalOcean API (tiny_http, on 127.0.0.1) written from the public API reference,
+//! A fake DigitalOcean API (on 127.0.0.1, tests/common/fake.rs) written from the public API reference,
 //! serving a real registry started by the tests: the manifest list comes from that registry's
 //! storage (untagged manifests included, as DigitalOcean lists them), and a DELETE through it
 //! really deletes there. Paths `/v2/registries/{name}/…` (and the older `/v2/registry…`),
@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::fake::{repositories_in, revisions_in, rfc3339, run_registry_gc, tags_in, GcTarget};
+use super::fake::{
+    repositories_in, revisions_in, rfc3339, run_registry_gc, tags_in, Answer, FakeServer, GcTarget,
+};
 use super::TestRegistry;
 
 /// How the fake behaves.
@@ -103,8 +105,7 @@ pub struct FakeDo {
     pub url: String,
     /// What it saw.
     pub state: Arc<Mutex<FakeDoState>>,
-    server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: FakeServer,
 }
 
 const GC_STEPS: [&str; 4] = [
@@ -198,128 +199,106 @@ impl FakeDo {
         let registry_url = registry.url.clone();
         let storage = registry.storage();
         let gc_target = GcTarget::of(registry);
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
         let state = Arc::new(Mutex::new(FakeDoState::default()));
-        let (base, thread_state, thread_server) = (url.clone(), state.clone(), server.clone());
-        let thread = std::thread::spawn(move || {
-            let http = reqwest::blocking::Client::new();
-            for mut request in thread_server.incoming_requests() {
-                let method = request.method().to_string();
-                let full = request.url().to_string();
-                let path = full.split('?').next().unwrap_or_default().to_string();
-                let params = query(&full);
-                let mut body = String::new();
-                let _ = request.as_reader().read_to_string(&mut body);
-                let authorized = request.headers().iter().any(|h| {
-                    h.field.equiv("Authorization") && h.value.as_str() == format!("Bearer {TOKEN}")
-                });
-                let mut state = thread_state.lock().unwrap();
-                state.requests.push((method.clone(), full.clone()));
-                state.times.push(Instant::now());
-                // The rate limit: a fixed window.
-                let now = Instant::now();
-                let window = options.rate_limit.1;
-                if state
-                    .window_start
-                    .is_none_or(|s| now.duration_since(s) >= window)
-                {
-                    state.window_start = Some(now);
-                    state.used = 0;
-                }
-                state.used += 1;
-                let reset_in =
-                    window.saturating_sub(now.duration_since(state.window_start.unwrap()));
-                let reset_epoch = (chrono::Utc::now()
-                    + chrono::Duration::from_std(reset_in).unwrap())
-                .timestamp()
-                    + 1;
-                let remaining = options.rate_limit.0.saturating_sub(state.used);
-                let over = state.used > options.rate_limit.0;
-                let is_delete = method == "DELETE";
-                if is_delete {
-                    state.deletes += 1;
-                }
-                let throttle_this_delete = is_delete
-                    && !state.delete_throttled
-                    && options.throttle_delete == Some(state.deletes);
-                if throttle_this_delete {
-                    state.delete_throttled = true;
-                }
-                let throttle = over || throttle_this_delete;
-                let (status, answer): (u16, Value) = if !authorized {
-                    (
-                        401,
-                        json!({"id": "unauthorized", "message": "Unable to authenticate you."}),
-                    )
-                } else if throttle {
-                    state.throttled += 1;
-                    if is_delete {
-                        // A throttled DELETE did nothing: let its retry count as new.
-                        state.deletes -= 1;
-                    }
-                    (
-                        429,
-                        json!({"id": "too_many_requests", "message": "API Rate limit exceeded."}),
-                    )
-                } else {
-                    drop(state);
-                    let answer = handle(
-                        &options,
-                        &registry_url,
-                        &storage,
-                        &gc_target,
-                        &base,
-                        &http,
-                        (&method, &path, &params, &body),
-                        &thread_state,
-                    );
-                    state = thread_state.lock().unwrap();
-                    answer
-                };
-                drop(state);
-                let mut response = tiny_http::Response::from_string(if answer.is_null() {
-                    String::new()
-                } else {
-                    answer.to_string()
-                })
-                .with_status_code(status)
-                .with_header(
-                    "content-type: application/json"
-                        .parse::<tiny_http::Header>()
-                        .unwrap(),
-                )
-                .with_header(
-                    format!("ratelimit-limit: {}", options.rate_limit.0)
-                        .parse::<tiny_http::Header>()
-                        .unwrap(),
-                )
-                .with_header(
-                    format!("ratelimit-remaining: {remaining}")
-                        .parse::<tiny_http::Header>()
-                        .unwrap(),
-                )
-                .with_header(
-                    format!("ratelimit-reset: {reset_epoch}")
-                        .parse::<tiny_http::Header>()
-                        .unwrap(),
-                );
-                if status == 429 {
-                    let wait = if over { reset_in.as_secs() + 1 } else { 1 };
-                    response = response.with_header(
-                        format!("retry-after: {wait}")
-                            .parse::<tiny_http::Header>()
-                            .unwrap(),
-                    );
-                }
-                let _ = request.respond(response);
+        // The server's own URL, for the pages' links: known once it listens.
+        let base = Arc::new(Mutex::new(String::new()));
+        let (thread_state, thread_base) = (state.clone(), base.clone());
+        let http = reqwest::blocking::Client::new();
+        let server = FakeServer::start(move |request| {
+            let base = thread_base.lock().unwrap().clone();
+            let method = request.method.clone();
+            let full = request.target.clone();
+            let path = request.path.clone();
+            let params = query(&full);
+            let body = request.body.clone();
+            let authorized =
+                request.header("authorization") == Some(format!("Bearer {TOKEN}").as_str());
+            let mut state = thread_state.lock().unwrap();
+            state.requests.push((method.clone(), full.clone()));
+            state.times.push(Instant::now());
+            // The rate limit: a fixed window.
+            let now = Instant::now();
+            let window = options.rate_limit.1;
+            if state
+                .window_start
+                .is_none_or(|s| now.duration_since(s) >= window)
+            {
+                state.window_start = Some(now);
+                state.used = 0;
             }
+            state.used += 1;
+            let reset_in = window.saturating_sub(now.duration_since(state.window_start.unwrap()));
+            let reset_epoch = (chrono::Utc::now() + chrono::Duration::from_std(reset_in).unwrap())
+                .timestamp()
+                + 1;
+            let remaining = options.rate_limit.0.saturating_sub(state.used);
+            let over = state.used > options.rate_limit.0;
+            let is_delete = method == "DELETE";
+            if is_delete {
+                state.deletes += 1;
+            }
+            let throttle_this_delete = is_delete
+                && !state.delete_throttled
+                && options.throttle_delete == Some(state.deletes);
+            if throttle_this_delete {
+                state.delete_throttled = true;
+            }
+            let throttle = over || throttle_this_delete;
+            let (status, answer): (u16, Value) = if !authorized {
+                (
+                    401,
+                    json!({"id": "unauthorized", "message": "Unable to authenticate you."}),
+                )
+            } else if throttle {
+                state.throttled += 1;
+                if is_delete {
+                    // A throttled DELETE did nothing: let its retry count as new.
+                    state.deletes -= 1;
+                }
+                (
+                    429,
+                    json!({"id": "too_many_requests", "message": "API Rate limit exceeded."}),
+                )
+            } else {
+                drop(state);
+                let answer = handle(
+                    &options,
+                    &registry_url,
+                    &storage,
+                    &gc_target,
+                    &base,
+                    &http,
+                    (&method, &path, &params, &body),
+                    &thread_state,
+                );
+                state = thread_state.lock().unwrap();
+                answer
+            };
+            drop(state);
+            let mut response = Answer {
+                status,
+                headers: Vec::new(),
+                body: if answer.is_null() {
+                    Vec::new()
+                } else {
+                    answer.to_string().into_bytes()
+                },
+            }
+            .with_header("content-type", "application/json")
+            .with_header("ratelimit-limit", options.rate_limit.0)
+            .with_header("ratelimit-remaining", remaining)
+            .with_header("ratelimit-reset", reset_epoch);
+            if status == 429 {
+                let wait = if over { reset_in.as_secs() + 1 } else { 1 };
+                response = response.with_header("retry-after", wait);
+            }
+            response
         });
+        *base.lock().unwrap() = server.url.clone();
         FakeDo {
-            url,
+            url: server.url.clone(),
             state,
-            server,
-            thread: Some(thread),
+            _server: server,
         }
     }
 }
@@ -588,14 +567,5 @@ impl FakeDo {
             .filter(|(_, p)| p.contains(part))
             .cloned()
             .collect()
-    }
-}
-
-impl Drop for FakeDo {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

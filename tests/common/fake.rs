@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -17,6 +16,8 @@ pub struct Request {
     pub method: String,
     /// The path, still percent-encoded as sent.
     pub path: String,
+    /// The path and query as sent (a query may repeat a key: `scope=…&scope=…`).
+    pub target: String,
     /// The query's pairs, decoded.
     pub query: BTreeMap<String, String>,
     /// The headers, names lowercased.
@@ -93,64 +94,61 @@ impl Answer {
 pub struct FakeServer {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _listening: super::http1::Listening,
 }
 
 impl FakeServer {
-    /// Serves every request with `handle`, one at a time, until dropped.
-    pub fn start(mut handle: impl FnMut(&Request) -> Answer + Send + 'static) -> FakeServer {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("a port"));
-        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
-        let serving = server.clone();
-        let thread = std::thread::spawn(move || {
-            for mut incoming in serving.incoming_requests() {
-                let full = incoming.url().to_string();
-                let (path, query) = full.split_once('?').unwrap_or((&full, ""));
-                let mut body = String::new();
-                let _ = incoming.as_reader().read_to_string(&mut body);
-                let request = Request {
-                    method: incoming.method().to_string(),
-                    path: path.to_string(),
-                    query: url::form_urlencoded::parse(query.as_bytes())
-                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                        .collect(),
-                    headers: incoming
-                        .headers()
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.field.as_str().as_str().to_ascii_lowercase(),
-                                h.value.as_str().to_string(),
-                            )
-                        })
-                        .collect(),
-                    body,
-                };
-                let answer = handle(&request);
-                let mut response =
-                    tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
-                for (name, value) in answer.headers {
-                    if let Ok(header) = format!("{name}: {value}").parse::<tiny_http::Header>() {
-                        response = response.with_header(header);
-                    }
-                }
-                let _ = incoming.respond(response);
-            }
+    /// Serves every request with `handle`, one at a time (whatever the connections), until
+    /// dropped.
+    pub fn start(handle: impl FnMut(&Request) -> Answer + Send + 'static) -> FakeServer {
+        let handle = std::sync::Mutex::new(handle);
+        let listening = super::http1::listen(move |mut stream| {
+            let Ok(Some(raw)) = super::http1::read_request(&stream) else {
+                return;
+            };
+            let (path, query) = raw.target.split_once('?').unwrap_or((&raw.target, ""));
+            let request = Request {
+                method: raw.method.clone(),
+                path: path.to_string(),
+                target: raw.target.clone(),
+                query: url::form_urlencoded::parse(query.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+                headers: raw
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+                    .collect(),
+                body: String::from_utf8_lossy(&raw.body).into_owned(),
+            };
+            let answer = {
+                let mut handle = handle.lock().unwrap_or_else(|e| e.into_inner());
+                handle(&request)
+            };
+            let head_length = (request.method == "HEAD").then(|| {
+                answer
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                    .map(|(_, value)| value.clone())
+                    .unwrap_or_else(|| answer.body.len().to_string())
+            });
+            let body: &[u8] = if request.method == "HEAD" {
+                &[]
+            } else {
+                &answer.body
+            };
+            let _ = super::http1::write_answer(
+                &mut stream,
+                answer.status,
+                &answer.headers,
+                body,
+                head_length,
+            );
         });
         FakeServer {
-            url,
-            server,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for FakeServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            url: listening.url.clone(),
+            _listening: listening,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod ghcr;
 pub mod github;
 pub mod gitlab_api;
 pub mod harbor;
+pub mod http1;
 pub mod proxy;
 pub mod push;
 pub mod registry;

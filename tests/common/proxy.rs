@@ -6,9 +6,7 @@
 //! connections the client makes.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::TcpStream;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -72,59 +70,36 @@ pub struct FaultProxy {
     state: Arc<Mutex<State>>,
     delete_delay: Arc<Mutex<Duration>>,
     pause: PauseSlot,
-    closed: Arc<AtomicBool>,
+    _listening: super::http1::Listening,
 }
 
 impl FaultProxy {
     /// A proxy in front of `upstream` (plain http), with a seed for the fraction rules.
     pub fn start(upstream: &str, seed: u64) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State {
             rng: seed.max(1),
             ..State::default()
         }));
         let delete_delay = Arc::new(Mutex::new(Duration::ZERO));
         let pause: PauseSlot = Arc::new(Mutex::new(None));
-        let closed = Arc::new(AtomicBool::new(false));
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         let upstream = upstream.trim_end_matches('/').to_string();
-        {
-            let (state, delete_delay, pause, closed) = (
-                state.clone(),
-                delete_delay.clone(),
-                pause.clone(),
-                closed.clone(),
-            );
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if closed.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let (state, delete_delay, pause, client, upstream) = (
-                        state.clone(),
-                        delete_delay.clone(),
-                        pause.clone(),
-                        client.clone(),
-                        upstream.clone(),
-                    );
-                    std::thread::spawn(move || {
-                        let _ = serve(stream, &state, &delete_delay, &pause, &client, &upstream);
-                    });
-                }
-            });
-        }
+        let listening = {
+            let (state, delete_delay, pause) = (state.clone(), delete_delay.clone(), pause.clone());
+            super::http1::listen(move |stream| {
+                let _ = serve(stream, &state, &delete_delay, &pause, &client, &upstream);
+            })
+        };
         FaultProxy {
-            url,
+            url: listening.url.clone(),
             state,
             delete_delay,
             pause,
-            closed,
+            _listening: listening,
         }
     }
 
@@ -169,14 +144,6 @@ impl FaultProxy {
     /// Faults injected so far.
     pub fn faults_injected(&self) -> usize {
         self.state.lock().unwrap().faults_injected
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.closed.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees `closed`.
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
     }
 }
 
@@ -245,34 +212,16 @@ fn serve(
     client: &reqwest::blocking::Client,
     upstream: &str,
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    // One request per connection: the answer says `Connection: close`.
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line)? == 0 {
+    let Some(request) = super::http1::read_request(&stream)? else {
         return Ok(());
-    }
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
-    let mut headers = Vec::new();
-    let mut content_length = 0usize;
-    for _ in 0..200 {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-        if let Some((name, value)) = line.trim_end().split_once(':') {
-            let (name, value) = (name.trim().to_string(), value.trim().to_string());
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.parse().unwrap_or(0);
-            }
-            headers.push((name, value));
-        }
-    }
-    let mut body = vec![0u8; content_length];
-    reader.read_exact(&mut body)?;
+    };
+    let mut writer = stream;
+    let super::http1::RawRequest {
+        method,
+        target,
+        headers,
+        body,
+    } = request;
 
     let fault = pick_fault(&mut state.lock().unwrap(), &method, &target);
     match fault {
@@ -283,7 +232,7 @@ fn serve(
         }
         Some(Fault::Status(status)) => {
             let body = br#"{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}"#;
-            return write_answer(
+            return super::http1::write_answer(
                 &mut writer,
                 status,
                 &[("content-type".into(), "application/json".into())],
@@ -292,7 +241,7 @@ fn serve(
             );
         }
         Some(Fault::TooManyRequests(seconds)) => {
-            return write_answer(
+            return super::http1::write_answer(
                 &mut writer,
                 429,
                 &[("retry-after".into(), seconds.to_string())],
@@ -326,7 +275,9 @@ fn serve(
     }
     let response = match request.body(body).send() {
         Ok(response) => response,
-        Err(_) => return write_answer(&mut writer, 502, &[], b"upstream unreachable", None),
+        Err(_) => {
+            return super::http1::write_answer(&mut writer, 502, &[], b"upstream unreachable", None)
+        }
     };
     let status = response.status().as_u16();
     let upstream_length = response
@@ -347,29 +298,5 @@ fn serve(
         .collect();
     let body = response.bytes().unwrap_or_default();
     let head_length = (method == "HEAD").then_some(upstream_length).flatten();
-    write_answer(&mut writer, status, &forwarded, &body, head_length)
-}
-
-fn write_answer(
-    writer: &mut TcpStream,
-    status: u16,
-    headers: &[(String, String)],
-    body: &[u8],
-    head_length: Option<String>,
-) -> std::io::Result<()> {
-    let reason = reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Unknown");
-    let mut head = format!("HTTP/1.1 {status} {reason}\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let length = head_length.unwrap_or_else(|| body.len().to_string());
-    head.push_str(&format!(
-        "content-length: {length}\r\nconnection: close\r\n\r\n"
-    ));
-    writer.write_all(head.as_bytes())?;
-    writer.write_all(body)?;
-    writer.flush()
+    super::http1::write_answer(&mut writer, status, &forwarded, &body, head_length)
 }

@@ -39,6 +39,11 @@ pub fn spawn_regsweep(env: &[(&str, &str)], args: &[&str]) -> Child {
     for (key, value) in env {
         command.env(key, value);
     }
+    // Debugging a test: REGSWEEP_TEST_LOG=debug gives every run that log level (printed
+    // by `finish`).
+    if let Some(level) = std::env::var_os("REGSWEEP_TEST_LOG") {
+        command.env("REGSWEEP_LOG", level);
+    }
     command
         .args(args)
         .stdin(Stdio::null())
@@ -66,6 +71,9 @@ pub fn finish(mut child: Child) -> Run {
     let _ = out.read_to_string(&mut stdout);
     let stderr = reader.join().unwrap();
     let status = child.wait().unwrap();
+    if std::env::var_os("REGSWEEP_TEST_LOG").is_some() {
+        eprintln!("--- regsweep stderr ---\n{stderr}");
+    }
     Run {
         code: status.code().unwrap_or(-1),
         stdout,

@@ -148,8 +148,7 @@ pub struct TokenServer {
     pub requests: Arc<Mutex<Vec<TokenRequest>>>,
     /// The signer, shared with the test harness.
     pub signer: Arc<Signer>,
-    server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: super::fake::FakeServer,
 }
 
 fn granted(scope: &str, grant: Option<Grant>) -> Option<Value> {
@@ -173,26 +172,19 @@ fn granted(scope: &str, grant: Option<Grant>) -> Option<Value> {
 impl TokenServer {
     /// Starts the server on a free port of 127.0.0.1.
     pub fn start(options: TokenServerOptions) -> TokenServer {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1"));
-        let port = server.server_addr().to_ip().expect("an IP address").port();
         let signer = Arc::new(Signer::new());
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (server, signer, requests) = (server.clone(), signer.clone(), requests.clone());
-            std::thread::spawn(move || {
-                // Ends when `unblock` is called on drop.
-                for request in server.incoming_requests() {
-                    let answer = answer(&request, &options, &signer, &requests);
-                    let _ = request.respond(answer);
-                }
+        let server = {
+            let (signer, requests) = (signer.clone(), requests.clone());
+            super::fake::FakeServer::start(move |request| {
+                answer(request, &options, &signer, &requests)
             })
         };
         TokenServer {
-            realm: format!("http://127.0.0.1:{port}/token"),
+            realm: format!("{}/token", server.url),
             requests,
             signer,
-            server,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -208,13 +200,18 @@ impl TokenServer {
 }
 
 fn answer(
-    request: &tiny_http::Request,
+    request: &super::fake::Request,
     options: &TokenServerOptions,
     signer: &Signer,
     requests: &Mutex<Vec<TokenRequest>>,
-) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let json_header = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
-    let url = url::Url::parse(&format!("http://token{}", request.url())).unwrap();
+) -> super::fake::Answer {
+    use super::fake::Answer;
+    let json = |status: u16, body: &str| Answer {
+        status,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.as_bytes().to_vec(),
+    };
+    let url = url::Url::parse(&format!("http://token{}", request.target)).unwrap();
     let scopes: Vec<String> = url
         .query_pairs()
         .filter(|(k, _)| k == "scope")
@@ -224,11 +221,7 @@ fn answer(
         .query_pairs()
         .find(|(k, _)| k == "service")
         .map(|(_, v)| v.to_string());
-    let authorization = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .map(|h| h.value.to_string());
+    let authorization = request.header("authorization").map(str::to_string);
     let basic = authorization
         .as_deref()
         .and_then(|v| v.strip_prefix("Basic "))
@@ -245,20 +238,17 @@ fn answer(
         authorization: authorization.clone(),
     });
     if url.path() != "/token" || service.as_deref() != Some(SERVICE) {
-        return tiny_http::Response::from_string(r#"{"errors":[{"code":"NOT_FOUND"}]}"#)
-            .with_status_code(404)
-            .with_header(json_header);
+        return json(404, r#"{"errors":[{"code":"NOT_FOUND"}]}"#);
     }
     let grant = match &basic {
         None => None,
         Some((user, password)) => match options.accounts.get(user) {
             Some((expected, grant)) if expected == password => Some(*grant),
             _ => {
-                return tiny_http::Response::from_string(
+                return json(
+                    401,
                     r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication failed"}]}"#,
-                )
-                .with_status_code(401)
-                .with_header(json_header);
+                );
             }
         },
     };
@@ -274,14 +264,5 @@ fn answer(
     if let Some(expires_in) = options.expires_in {
         body["expires_in"] = json!(expires_in);
     }
-    tiny_http::Response::from_string(body.to_string()).with_header(json_header)
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    json(200, &body.to_string())
 }
