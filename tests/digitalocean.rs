@@ -488,3 +488,38 @@ fn the_registry_untagged_sweep_is_opt_in_and_refused_while_it_would_break_a_kept
         "the fake's garbage collection sweeps untagged children as distribution 2.8 does"
     );
 }
+
+/// Issue 25, defect 3: DigitalOcean's garbage collection sweeps the whole registry, not the
+/// repositories a run selected; the check that its untagged sweep breaks no kept image must
+/// not look at the selected repositories only. With discovery narrowed, `true` is refused.
+#[test]
+fn the_untagged_sweep_is_refused_when_discovery_was_narrowed() {
+    let registry = TestRegistry::start();
+    let releases = push_attested_releases(&registry);
+    registry.push_image("plain", Some("latest"), &Image::new("current", 1));
+    let old = registry.push_image("plain", None, &Image::new("old", 30));
+    let fake = FakeDo::start(&registry, FakeDoOptions::default());
+    for narrowed in [("REGSWEEP_REPOSITORIES", "plain"), ("REPO_FILTER", "plain")] {
+        let refused = run(
+            &registry,
+            &fake,
+            &[("REGSWEEP_GC_INCLUDE_UNTAGGED", "true"), narrowed],
+        );
+        assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+        let line = refused
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("{}", refused.stderr));
+        assert!(
+            line.contains("REGSWEEP_GC_INCLUDE_UNTAGGED") && line.contains(narrowed.0),
+            "{line}"
+        );
+    }
+    assert!(
+        registry.exists("plain", &old.digest),
+        "deleted while refused"
+    );
+    assert!(fake.requests_to("garbage-collection").is_empty());
+    releases.history.assert_kept_pullable(&registry);
+}

@@ -390,3 +390,43 @@ fn verification_fails_loudly_when_a_kept_tag_is_broken() {
     let unverified = registry.sweep(&[("REGSWEEP_VERIFY", "false")]);
     assert_eq!(unverified.code, 0, "{}", unverified.stderr);
 }
+
+/// Issue 25, defect 4 (a race): signatures go before their image, and a signature's own
+/// re-check once looked at its own tags only. When the image it belongs to gains a tag during
+/// the run (it is then kept as raced), the signature must stay with it: it is held.
+#[test]
+fn a_signature_waits_while_its_image_may_still_stay() {
+    let registry = TestRegistry::start();
+    // First in the run's order (repositories by name): an unrelated deletion, where the run
+    // is paused while CI tags the signed image.
+    let unrelated = registry.push_image("a/other", None, &Image::new("unrelated", 30));
+    registry.push_image("a/other", Some("latest"), &Image::new("current", 1));
+    let signed = registry.push_image("b/app", Some("aaaaaaa1"), &Image::new("old", 30));
+    let signature = registry.push_signature("b/app", &signed.digest);
+    registry.push_image("b/app", Some("bbbbbbb2"), &Image::new("new", 1));
+    let proxy = FaultProxy::start(&registry.url, 1);
+    let pause = proxy.pause_at_first_delete();
+    let mut env = quick(&proxy);
+    set(&mut env, "HASH_TAG_KEEP", "1");
+    set(&mut env, "REGSWEEP_CONCURRENCY", "1");
+    let child = registry.spawn_sweep(&as_env(&env));
+    pause.wait_for_first_delete();
+    registry.tag("b/app", &signed.digest, "release-candidate");
+    pause.release();
+    let run = finish(child);
+    assert!(
+        !registry.exists("a/other", &unrelated.digest),
+        "{}",
+        run.stdout
+    );
+    assert!(registry.exists("b/app", &signed.digest), "{}", run.stdout);
+    assert!(
+        registry.exists("b/app", &signature.digest),
+        "the signature of an image that stays was deleted\n{}",
+        run.stdout
+    );
+    assert!(registry
+        .pull_problems("b/app", "release-candidate")
+        .is_empty());
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::ghcr::{version_id, FakeGhcr, FakeGhcrOptions, TOKEN};
+use common::ghcr::{version_id, FakeGhcr, FakeGhcrOptions, POPULAR, TOKEN};
 use common::scenario::{push_attested_releases_in, push_history_under};
 use common::{regsweep, Image, Run, TestRegistry};
 
@@ -184,4 +184,181 @@ fn a_user_s_packages_named_when_the_token_may_not_list_them() {
     assert!(!fake
         .requests_to("/users/octo/packages/container/app/versions")
         .is_empty());
+}
+
+/// Issue 25, defect 4 (a refusal): GitHub refuses to delete a public version downloaded more
+/// than 5,000 times. The image then stays, and the signature deleted before it (signatures go
+/// first) is restored at once, so the image keeps it.
+#[test]
+fn a_signature_comes_back_when_github_keeps_its_image() {
+    let registry = TestRegistry::start();
+    let popular = registry.push_image("acme/app", Some("aaaaaaa1"), &Image::new("popular", 30));
+    let signature = registry.push_signature("acme/app", &popular.digest);
+    registry.push_image("acme/app", Some("bbbbbbb2"), &Image::new("new", 1));
+    let fake = FakeGhcr::start(
+        &registry,
+        FakeGhcrOptions {
+            popular: vec![popular.digest.to_string()],
+            ..FakeGhcrOptions::default()
+        },
+    );
+    let real = run(&registry, &fake, &[("HASH_TAG_KEEP", "1")], &[]);
+    assert!(
+        registry.exists("acme/app", &popular.digest),
+        "{}",
+        real.stdout
+    );
+    assert!(
+        registry.exists("acme/app", &signature.digest),
+        "the signature of an image GitHub keeps is gone\n{}",
+        real.stdout
+    );
+    assert_eq!(
+        registry.digest_of("acme/app", &format!("sha256-{}.sig", popular.digest.hex())),
+        Some(signature.digest.clone())
+    );
+    assert!(real.stdout.contains(POPULAR), "{}", real.stdout);
+    assert_eq!(real.code, 0, "{}\n{}", real.stdout, real.stderr);
+}
+
+/// Issue 25, defect 8 (a lost answer): a DELETE whose answer is lost (504) is retried and
+/// answered 404; the version is gone because of this run, so the run records it as deleted
+/// and `regsweep restore` brings it back.
+#[test]
+fn a_delete_whose_answer_was_lost_is_restored_too() {
+    let registry = TestRegistry::start();
+    let old = registry.push_image("acme/app", Some("latest"), &Image::new("old", 3));
+    registry.push_image("acme/app", Some("latest"), &Image::new("new", 1));
+    let fake = FakeGhcr::start(
+        &registry,
+        FakeGhcrOptions {
+            lost_delete_answers: 1,
+            ..FakeGhcrOptions::default()
+        },
+    );
+    let folder = tempfile::tempdir().unwrap();
+    let report = folder.path().join("report.json");
+    let real = run(
+        &registry,
+        &fake,
+        &[
+            ("REGSWEEP_JSON_FILE", report.to_str().unwrap()),
+            ("REGSWEEP_RETRY_DELAY", "10ms"),
+        ],
+        &[],
+    );
+    assert_eq!(real.code, 0, "{}\n{}", real.stdout, real.stderr);
+    assert_eq!(fake.state.lock().unwrap().lost, 1);
+    assert!(!registry.exists("acme/app", &old.digest));
+    let restored = run(
+        &registry,
+        &fake,
+        &[],
+        &["restore", "--from", report.to_str().unwrap()],
+    );
+    assert_eq!(restored.code, 0, "{}\n{}", restored.stdout, restored.stderr);
+    assert!(
+        registry.exists("acme/app", &old.digest),
+        "not restored\n{}",
+        restored.stdout
+    );
+    assert_eq!(
+        fake.state.lock().unwrap().restored,
+        [version_id(old.digest.as_str())]
+    );
+}
+
+/// Issue 25, defect 8 (a kill): the undo record is written as deletions happen (a line per
+/// deleted version, fsynced), so a run killed half-way can still be undone.
+#[test]
+fn a_killed_run_can_still_be_undone_from_its_journal() {
+    let registry = TestRegistry::start();
+    let doomed: Vec<_> = (0..6)
+        .map(|i| {
+            registry.push_image(
+                "acme/app",
+                Some(&format!("aaaaaa{i:02}")),
+                &Image::new(&format!("old {i}"), 30 + i),
+            )
+        })
+        .collect();
+    registry.push_image("acme/app", Some("latest"), &Image::new("new", 1));
+    let fake = FakeGhcr::start(
+        &registry,
+        FakeGhcrOptions {
+            delete_delay: Some(std::time::Duration::from_millis(400)),
+            ..FakeGhcrOptions::default()
+        },
+    );
+    let env = fake.env(
+        &registry,
+        &[("HASH_TAG_KEEP", "0"), ("REGSWEEP_CONCURRENCY", "1")],
+    );
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut child = common::spawn_regsweep(&env, &[]);
+    let started = std::time::Instant::now();
+    while fake.state.lock().unwrap().deleted.len() < 2 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no deletions"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let deleted = fake.state.lock().unwrap().deleted.clone();
+    assert!(
+        deleted.len() < doomed.len(),
+        "the run finished before the kill"
+    );
+    let journal = fake.journal.clone();
+    assert!(journal.exists(), "no journal at {}", journal.display());
+    let restored = run(
+        &registry,
+        &fake,
+        &[],
+        &["restore", "--from", journal.to_str().unwrap()],
+    );
+    assert_eq!(restored.code, 0, "{}\n{}", restored.stdout, restored.stderr);
+    let mut back = fake.state.lock().unwrap().restored.clone();
+    back.sort();
+    // Every version the fake deleted before the kill, except one whose DELETE was on the
+    // wire when the kill came (deleted by GitHub, not yet known to regsweep).
+    let mut expected = deleted.clone();
+    expected.sort();
+    assert!(
+        back == expected
+            || (back.len() + 1 == expected.len() && back.iter().all(|id| expected.contains(id))),
+        "restored {back:?}, deleted {expected:?}\n{}",
+        restored.stdout
+    );
+}
+
+/// Issue 25: a version the Packages API lists but whose manifest the registry answers 404
+/// for is not dropped in silence: the package is incomplete and nothing in it is deleted.
+#[test]
+fn a_listed_manifest_the_registry_does_not_have_leaves_the_package_untouched() {
+    let registry = TestRegistry::start();
+    let old = registry.push_image("acme/app", Some("latest"), &Image::new("old", 3));
+    registry.push_image("acme/app", Some("latest"), &Image::new("new", 1));
+    // A revision link whose manifest blob is missing: the fake lists it, the registry
+    // answers 404 for it.
+    let phantom = regsweep::model::Digest::sha256_of(b"a manifest nobody stored");
+    registry.write_storage(
+        &format!(
+            "docker/registry/v2/repositories/acme/app/_manifests/revisions/sha256/{}/link",
+            phantom.hex()
+        ),
+        phantom.as_str().as_bytes(),
+    );
+    let fake = FakeGhcr::start(&registry, FakeGhcrOptions::default());
+    let real = run(&registry, &fake, &[], &[]);
+    assert!(registry.exists("acme/app", &old.digest), "{}", real.stdout);
+    assert!(fake.state.lock().unwrap().deleted.is_empty());
+    assert!(
+        real.stdout.contains(&phantom.to_string()) && real.stdout.contains("404"),
+        "{}",
+        real.stdout
+    );
+    assert_eq!(real.code, 3, "{}\n{}", real.stdout, real.stderr);
 }

@@ -10,7 +10,7 @@ mod common;
 use common::gitlab_api::{FakeGitlab, FakeGitlabOptions, PRIVATE_TOKEN};
 use common::scenario::{commit_tag, push_history_under};
 use common::token::TokenServerOptions;
-use common::{regsweep, RegistryOptions, Run, TestRegistry};
+use common::{regsweep, Image, RegistryOptions, Run, TestRegistry};
 
 fn run(
     registry: &TestRegistry,
@@ -115,4 +115,118 @@ fn tags_go_through_the_gitlab_api_and_every_kept_image_stays_whole() {
     for text in [&dry.stdout, &dry.stderr, &real.stdout, &real.stderr] {
         assert!(!text.contains(PRIVATE_TOKEN), "the token leaked");
     }
+}
+
+fn token_registry() -> TestRegistry {
+    TestRegistry::start_with(RegistryOptions {
+        token_auth: Some(TokenServerOptions::one_account()),
+        ..RegistryOptions::default()
+    })
+}
+
+/// Issue 25, defect 2: the plan deletes an old image by deleting its tags; when CI re-pushes
+/// one of those tags onto a new image during the run, that tag is the new image's now and is
+/// left alone (GitLab's garbage collection would take the new image's manifest otherwise).
+#[test]
+fn a_tag_that_moved_to_a_new_image_is_not_deleted_by_name() {
+    let registry = token_registry();
+    let repo = "group/project/app";
+    registry.push_image(repo, Some("aaaaaaa1"), &Image::new("old", 30));
+    registry.push_image(repo, Some("bbbbbbb2"), &Image::new("middle", 20));
+    let newest = registry.push_image(repo, Some("ccccccc3"), &Image::new("newest", 1));
+    let options = FakeGitlabOptions {
+        move_tag_after_second_listing: Some(("aaaaaaa1".into(), "ccccccc3".into())),
+        ..FakeGitlabOptions::default()
+    };
+    let fake = FakeGitlab::start(&registry, options.clone());
+    let real = run(&registry, &fake, &options, &[("HASH_TAG_KEEP", "2")]);
+    assert_eq!(
+        fake.state.lock().unwrap().moved,
+        ["aaaaaaa1"],
+        "the move happened\n{}",
+        real.stdout
+    );
+    assert_eq!(
+        registry.digest_of(repo, "aaaaaaa1"),
+        Some(newest.digest.clone()),
+        "the moved tag was deleted\n{}",
+        real.stdout
+    );
+    assert!(
+        fake.state.lock().unwrap().deleted_tags.is_empty(),
+        "{}",
+        real.stdout
+    );
+    assert!(
+        real.stdout.contains("tag `aaaaaaa1` now points at"),
+        "{}",
+        real.stdout
+    );
+    assert!(registry.pull_problems(repo, "aaaaaaa1").is_empty());
+    assert_eq!(real.code, 0, "{}\n{}", real.stdout, real.stderr);
+}
+
+/// Issue 25, defect 6: without GitLab's metadata database a tag's `created_at` is the image
+/// config's `created`, 1970 for reproducible builds (Jib, ko, Bazel): no date, as everywhere
+/// else, so REGSWEEP_MIN_AGE does not see a 56-year-old image.
+#[test]
+fn a_reproducible_build_s_1970_date_is_no_date() {
+    let registry = token_registry();
+    let repo = "group/project/app";
+    let epoch = chrono::DateTime::from_timestamp(0, 0).unwrap();
+    let reproducible = registry.push_image(
+        repo,
+        Some("aaaaaaa1"),
+        &Image {
+            created: Some(epoch),
+            ..Image::new("reproducible", 0)
+        },
+    );
+    registry.push_image(repo, Some("bbbbbbb2"), &Image::new("dated", 1));
+    let options = FakeGitlabOptions::default();
+    let fake = FakeGitlab::start(&registry, options.clone());
+    let real = run(
+        &registry,
+        &fake,
+        &options,
+        &[("HASH_TAG_KEEP", "1"), ("REGSWEEP_MIN_AGE", "1h")],
+    );
+    assert_eq!(real.code, 0, "{}\n{}", real.stdout, real.stderr);
+    assert_eq!(
+        registry.digest_of(repo, "aaaaaaa1"),
+        Some(reproducible.digest.clone()),
+        "an image of unknown age was deleted under REGSWEEP_MIN_AGE\n{}",
+        real.stdout
+    );
+    assert!(!real.stdout.contains("1970-01-01"), "{}", real.stdout);
+}
+
+/// Issue 25, defect 9: GitLab's API lists tags only, so the untagged image a cosign
+/// signature (`sha256-<hex>.sig`) is attached to is not listed; the registry is asked for it,
+/// and an untagged image nothing keeps goes with its signature.
+#[test]
+fn the_signature_of_an_untagged_image_goes_with_it() {
+    let registry = token_registry();
+    let repo = "group/project/app";
+    let current = registry.push_image(repo, Some("latest"), &Image::new("current", 1));
+    let current_signature = registry.push_signature(repo, &current.digest);
+    let untagged = registry.push_image(repo, None, &Image::new("old", 30));
+    let signature = registry.push_signature(repo, &untagged.digest);
+    let options = FakeGitlabOptions::default();
+    let fake = FakeGitlab::start(&registry, options.clone());
+    let real = run(&registry, &fake, &options, &[]);
+    assert_eq!(real.code, 0, "{}\n{}", real.stdout, real.stderr);
+    let signature_tag = format!("sha256-{}.sig", untagged.digest.hex());
+    assert_eq!(
+        fake.state.lock().unwrap().deleted_tags,
+        [(repo.to_string(), signature_tag.clone())],
+        "{}",
+        real.stdout
+    );
+    assert!(registry.digest_of(repo, &signature_tag).is_none());
+    assert_eq!(
+        registry.digest_of(repo, &format!("sha256-{}.sig", current.digest.hex())),
+        Some(current_signature.digest.clone())
+    );
+    let _ = signature;
 }

@@ -115,3 +115,94 @@ fn a_robot_without_gc_rights_is_told_what_to_do_and_a_disagreement_stops_the_rep
         refused.stdout
     );
 }
+
+/// Issue 25, defect 1: Harbor's referrers API lists the cosign signatures of a multi-arch
+/// image's platform manifests (`cosign sign --recursive`); they have no `subject` and Harbor
+/// hides their `sha256-…` tags, so only "referrer of X" ties them to X. They belong to the
+/// kept index's children and stay.
+#[test]
+fn signatures_of_a_kept_index_s_platform_images_stay() {
+    let registry = TestRegistry::start();
+    let repo = "library/multi";
+    let amd64 = registry.push_image(repo, None, &Image::new("amd64", 3));
+    let arm64 = registry.push_image(
+        repo,
+        None,
+        &Image::new("arm64", 3).arch("arm64", Some("v8")),
+    );
+    let index = registry.push_index(
+        repo,
+        Some("1.0"),
+        &[
+            (&amd64, Some(("amd64", None))),
+            (&arm64, Some(("arm64", Some("v8")))),
+        ],
+        false,
+    );
+    let signatures: Vec<_> = [&index, &amd64, &arm64]
+        .iter()
+        .map(|signed| registry.push_signature(repo, &signed.digest))
+        .collect();
+    let fake = FakeHarbor::start(&registry, FakeHarborOptions::default());
+    let real = run(&fake, ADMIN, &[("REGSWEEP_GC", "false")]);
+    assert_eq!(real.code, 0, "{}\n{}", real.stdout, real.stderr);
+    for signature in &signatures {
+        assert!(
+            registry.exists(repo, &signature.digest),
+            "the signature {} was deleted\n{}",
+            signature.digest,
+            real.stdout
+        );
+    }
+    assert!(
+        fake.state.lock().unwrap().deleted.is_empty(),
+        "{}",
+        real.stdout
+    );
+    assert!(registry.pull_problems(repo, "1.0").is_empty());
+}
+
+/// Issue 25, defect 7: Harbor deletes an artifact's untagged children (and accessories) with
+/// it. An old untagged index whose child the plan keeps (its age is unknown, so
+/// REGSWEEP_MIN_AGE keeps it) must stay too, or Harbor takes the kept child along.
+#[test]
+fn an_untagged_index_stays_while_the_plan_keeps_its_child() {
+    let registry = TestRegistry::start();
+    let repo = "library/app";
+    registry.push_image(repo, Some("latest"), &Image::new("current", 1));
+    // A child whose config has no `created`, and which Harbor never lists (it has a
+    // parent): its age is unknown, so the minimum age keeps it.
+    let child = registry.push_image(
+        repo,
+        None,
+        &Image {
+            created: None,
+            ..Image::new("child", 0)
+        },
+    );
+    let index = registry.push_index(repo, None, &[(&child, Some(("amd64", None)))], false);
+    // The index was pushed ten days ago (Harbor's push_time comes from the revision).
+    registry.age_revision(
+        repo,
+        &index.digest,
+        std::time::Duration::from_secs(10 * 86_400),
+    );
+    let fake = FakeHarbor::start(&registry, FakeHarborOptions::default());
+    let real = run(
+        &fake,
+        ADMIN,
+        &[("REGSWEEP_MIN_AGE", "1h"), ("REGSWEEP_GC", "false")],
+    );
+    assert_eq!(real.code, 0, "{}\n{}", real.stdout, real.stderr);
+    assert!(
+        registry.exists(repo, &child.digest),
+        "the child the plan keeps was taken along with its index\n{}",
+        real.stdout
+    );
+    assert!(registry.exists(repo, &index.digest), "{}", real.stdout);
+    assert!(
+        real.stdout.contains("Harbor would delete kept"),
+        "{}",
+        real.stdout
+    );
+}

@@ -281,3 +281,41 @@ fn a_foreign_stale_edited_cut_or_missing_plan_is_refused_in_one_line() {
     let applied = apply(&registry, &quiet, &path);
     assert_eq!(applied.code, 0, "{}", show(&applied));
 }
+
+/// Issue 25, defect 5: a reviewed plan deletes an image X, its SBOM R (subject X) and R's
+/// signature R2 (subject R). X gains a tag before `apply`: X stays, so R stays with it, and so
+/// must R2 (dropping follows referrer chains).
+#[test]
+fn a_kept_sbom_keeps_its_own_signature_when_a_plan_is_applied() {
+    let registry = TestRegistry::start();
+    let image = registry.push_image("app", None, &Image::new("old", 30));
+    registry.push_image("app", Some("latest"), &Image::new("current", 1));
+    let sbom = registry.push_referrer("app", &image, "application/spdx+json", "sbom");
+    let sbom_signature = registry.push_referrer(
+        "app",
+        &sbom,
+        "application/vnd.dev.sigstore.bundle+json",
+        "sig",
+    );
+    let path = plan_path(&registry);
+    let planned = plan(&registry, &path);
+    assert!(
+        planned.stdout.contains(&sbom_signature.digest.short()),
+        "{}",
+        show(&planned)
+    );
+    registry.tag("app", &image.digest, "pinned");
+    let applied = apply(&registry, &POLICY, &path);
+    for (what, pushed) in [
+        ("image", &image),
+        ("SBOM", &sbom),
+        ("SBOM's signature", &sbom_signature),
+    ] {
+        assert!(
+            registry.exists("app", &pushed.digest),
+            "the {what} was deleted\n{}",
+            show(&applied)
+        );
+    }
+    assert!(registry.pull_problems("app", "pinned").is_empty());
+}

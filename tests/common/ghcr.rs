@@ -44,7 +44,18 @@ pub struct FakeGhcrOptions {
     /// The DELETE with this number (1-based) answers a secondary-limit 403 with
     /// `retry-after: 1` once, whatever the points (GitHub's limits are not all public).
     pub throttle_delete: Option<usize>,
+    /// Versions (digests) public and downloaded more than 5,000 times: GitHub refuses to
+    /// delete them.
+    pub popular: Vec<String>,
+    /// The first this many DELETEs that delete a version lose their answer: the version is
+    /// gone, and the client gets a 504 from GitHub's edge.
+    pub lost_delete_answers: usize,
+    /// Each DELETE takes this long (a slow API, for killing a run half-way).
+    pub delete_delay: Option<Duration>,
 }
+
+/// What GitHub answers for a public version downloaded more than 5,000 times.
+pub const POPULAR: &str = "Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance.";
 
 impl Default for FakeGhcrOptions {
     fn default() -> Self {
@@ -55,6 +66,9 @@ impl Default for FakeGhcrOptions {
             listing_refused: false,
             secondary_limit: (900, Duration::from_secs(60)),
             throttle_delete: None,
+            popular: Vec::new(),
+            lost_delete_answers: 0,
+            delete_delay: None,
         }
     }
 }
@@ -84,6 +98,8 @@ pub struct FakeGhcrState {
     pub deleted: Vec<u64>,
     /// Versions restored (ids).
     pub restored: Vec<u64>,
+    /// DELETE answers lost (`lost_delete_answers`).
+    pub lost: usize,
     removed: HashMap<u64, Removed>,
     points: HashMap<String, VecDeque<(Instant, u64)>>,
     deletes: usize,
@@ -98,6 +114,9 @@ pub struct FakeGhcr {
     pub state: Arc<Mutex<FakeGhcrState>>,
     /// The owner.
     pub owner: String,
+    /// Where runs against it write their undo journal (REGSWEEP_JOURNAL).
+    pub journal: PathBuf,
+    _journal_dir: tempfile::TempDir,
     _server: FakeServer,
 }
 
@@ -225,10 +244,13 @@ impl FakeGhcr {
                 .with_header("x-ratelimit-resource", "core")
         });
         *base.lock().unwrap() = server.url.clone();
+        let journal_dir = tempfile::tempdir().unwrap();
         FakeGhcr {
             url: server.url.clone(),
             state,
             owner,
+            journal: journal_dir.path().join("regsweep-journal.jsonl"),
+            _journal_dir: journal_dir,
             _server: server,
         }
     }
@@ -246,6 +268,7 @@ impl FakeGhcr {
             ("GITHUB_API_URL", self.url.clone()),
             ("GITHUB_REPOSITORY_OWNER", self.owner.clone()),
             ("REGISTRY_URL", registry.url.clone()),
+            ("REGSWEEP_JOURNAL", self.journal.display().to_string()),
         ];
         for (k, v) in extra {
             env.retain(|(key, _)| key != k);
@@ -433,6 +456,12 @@ fn versions(
                 return message(400, LAST_TAGGED);
             }
             let digest = version["name"].as_str().unwrap_or_default().to_string();
+            if options.popular.contains(&digest) {
+                return message(400, POPULAR);
+            }
+            if let Some(delay) = options.delete_delay {
+                std::thread::sleep(delay);
+            }
             let Some((media_type, bytes)) = backing.manifest(repository, &digest) else {
                 return message(404, "Package version not found.");
             };
@@ -458,6 +487,10 @@ fn versions(
                     tags,
                 },
             );
+            if state.lost < options.lost_delete_answers {
+                state.lost += 1;
+                return message(504, "We couldn't respond to your request in time.");
+            }
             Answer::empty(204)
         }
         ("POST", ["versions", id, "restore"]) => {

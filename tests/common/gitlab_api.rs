@@ -37,6 +37,10 @@ pub struct FakeGitlabOptions {
     pub protected: Vec<String>,
     /// The DELETE with this number (1-based) answers 429 with `Retry-After: 1` once.
     pub throttle_delete: Option<usize>,
+    /// `(tag, to)`: a CI push "during the run": right after answering the second listing of
+    /// the tags of the repository holding `tag` (the first is discovery), `tag` is pointed at
+    /// what tag `to` points at.
+    pub move_tag_after_second_listing: Option<(String, String)>,
 }
 
 impl Default for FakeGitlabOptions {
@@ -47,6 +51,7 @@ impl Default for FakeGitlabOptions {
             page_cap: 100,
             protected: Vec::new(),
             throttle_delete: None,
+            move_tag_after_second_listing: None,
         }
     }
 }
@@ -62,7 +67,10 @@ pub struct FakeGitlabState {
     pub deleted_tags: Vec<(String, String)>,
     /// 429s answered.
     pub throttled: usize,
+    /// Tags moved by `move_tag_after_second_listing`.
+    pub moved: Vec<String>,
     deletes: usize,
+    listings: std::collections::BTreeMap<String, usize>,
 }
 
 /// A running fake GitLab API.
@@ -351,14 +359,28 @@ fn answer(
             let Some(path) = repository(rid) else {
                 return message(404, "404 Not found");
             };
-            let items: Vec<Value> = tags_in(storage, &path)
+            let tags = tags_in(storage, &path);
+            let items: Vec<Value> = tags
                 .keys()
                 .map(|tag| {
                     json!({"name": tag, "path": format!("{path}:{tag}"),
                            "location": format!("{}/{path}:{tag}", registry.url.trim_start_matches("http://"))})
                 })
                 .collect();
-            paged(request, base, &items, options.page_cap)
+            let answer = paged(request, base, &items, options.page_cap);
+            if let Some((tag, to)) = &options.move_tag_after_second_listing {
+                let first_page = request.number("page", 1) == 1;
+                if first_page && tags.contains_key(tag) {
+                    let seen = state.listings.entry(path.clone()).or_default();
+                    *seen += 1;
+                    if *seen == 2 {
+                        let target = tags[to].clone();
+                        registry.retag(&path, &target, tag);
+                        state.moved.push(tag.clone());
+                    }
+                }
+            }
+            answer
         }
         ("GET", [rid, "tags", tag]) => {
             let Some(path) = repository(rid) else {
@@ -379,13 +401,27 @@ fn answer(
             let revision = document["config"]["digest"]
                 .as_str()
                 .map(|d| d.trim_start_matches("sha256:").to_string());
+            // Without GitLab's metadata database, `created_at` is the image config's `created`
+            // (null when the config has none): for reproducible builds, 1970.
+            let created_at = revision
+                .as_ref()
+                .and_then(|hex| {
+                    std::fs::read(storage.join(format!(
+                        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+                        &hex[..2]
+                    )))
+                    .ok()
+                })
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .map(|config| config["created"].clone())
+                .unwrap_or(Value::Null);
             Answer::json(
                 200,
                 json!({"name": tag, "path": format!("{path}:{tag}"),
                        "location": format!("{}/{path}:{tag}", registry.url.trim_start_matches("http://")),
                        "revision": revision,
                        "short_revision": revision.as_ref().map(|r| r[..9].to_string()),
-                       "digest": digest, "created_at": "2026-01-06T16:49:51.272+00:00",
+                       "digest": digest, "created_at": created_at,
                        "total_size": 1234}),
             )
         }

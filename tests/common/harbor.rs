@@ -208,6 +208,9 @@ impl FakeHarbor {
         let server = FakeServer::start(move |request| {
             let account = account(request);
             if request.path.starts_with("/v2/") {
+                if let Some(answer) = referrers(&gc.storage, account, request) {
+                    return answer;
+                }
                 return pass_through(&access, account, request);
             }
             let mut state = shared.lock().unwrap();
@@ -317,6 +320,46 @@ fn pass_through(registry: &RegistryAccess, account: Account, request: &Request) 
     }
     answer.body = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
     answer
+}
+
+/// Harbor's referrers API (`GET /v2/<name>/referrers/<digest>`, src/server/registry/
+/// referrers.go): every accessory whose subject is the manifest, cosign signatures included
+/// (which have no `subject` field of their own), as an OCI index; an unknown manifest gives an
+/// empty index. `None` for any other `/v2/` request.
+fn referrers(storage: &std::path::Path, account: Account, request: &Request) -> Option<Answer> {
+    let rest = request.path.strip_prefix("/v2/")?;
+    let (repository, digest) = rest.rsplit_once("/referrers/")?;
+    if account == Account::Anonymous {
+        return Some(
+            error(401, "UNAUTHORIZED", "unauthorized")
+                .with_header("www-authenticate", r#"Basic realm="harbor""#),
+        );
+    }
+    let model = Model::read(storage, repository);
+    let manifests: Vec<Value> = model
+        .accessory_of
+        .iter()
+        .filter(|(_, (subject, _))| subject == digest)
+        .map(|(accessory, _)| {
+            let (document, _) = &model.manifests[accessory];
+            json!({"mediaType": document["mediaType"], "digest": accessory, "size": 1234,
+                   "artifactType": document["config"]["mediaType"]})
+        })
+        .collect();
+    let count = manifests.len();
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": manifests});
+    Some(
+        Answer {
+            status: 200,
+            headers: vec![(
+                "content-type".into(),
+                "application/vnd.oci.image.index.v1+json".into(),
+            )],
+            body: index.to_string().into_bytes(),
+        }
+        .with_header("x-total-count", count),
+    )
 }
 
 /// A page of `items` as Harbor pages: `X-Total-Count`, relative `Link` with sorted keys.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use regsweep::model::Digest;
 use serde_json::{json, Value};
 
-use super::registry::{media, TestRegistry};
+use super::registry::{media, RegistryAccess, TestRegistry};
 
 impl TestRegistry {
     /// Uploads a blob (monolithic: POST then PUT) and returns its digest.
@@ -229,30 +229,7 @@ impl TestRegistry {
 
     /// Points `tag` at an existing manifest (re-PUT of the same bytes under a tag).
     pub fn tag(&self, repository: &str, digest: &Digest, tag: &str) {
-        let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("/v2/{repository}/manifests/{digest}"),
-            )
-            .header("accept", media::ACCEPT_ALL)
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let media_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        let bytes = response.bytes().unwrap();
-        let response = self
-            .request(
-                reqwest::Method::PUT,
-                &format!("/v2/{repository}/manifests/{tag}"),
-            )
-            .header("content-type", media_type)
-            .body(bytes)
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 201);
+        self.access().retag(repository, &digest.to_string(), tag);
     }
 
     /// The digest a tag points at now, if it exists.
@@ -450,6 +427,23 @@ impl TestRegistry {
         }
     }
 
+    /// Makes the revision of `digest` in `repository` look `age` old (its link's modification
+    /// time, which is when the registry stored it): filesystem storage only.
+    pub fn age_revision(&self, repository: &str, digest: &Digest, age: std::time::Duration) {
+        assert!(
+            self.s3.is_none(),
+            "age_revision works on filesystem storage"
+        );
+        let link = self.storage().join(format!(
+            "docker/registry/v2/repositories/{repository}/_manifests/revisions/{}/{}/link",
+            digest.algorithm(),
+            digest.hex()
+        ));
+        let file = std::fs::File::options().write(true).open(&link).unwrap();
+        file.set_modified(std::time::SystemTime::now() - age)
+            .unwrap();
+    }
+
     /// Stores a manifest the way the registry does on `PUT /v2/<repository>/manifests/…`,
     /// behind its back: the blob, the revision link, and for a tag its `current` and `index`
     /// links. For building storage at scales the API would take an hour to fill (the
@@ -555,6 +549,37 @@ pub struct Image {
     pub variant: Option<String>,
     /// Docker schema2 instead of OCI.
     pub docker: bool,
+}
+
+impl RegistryAccess {
+    /// Points `tag` at the manifest `digest` (`sha256:…`) already in `repository`: a re-PUT of
+    /// its bytes under the tag, as a CI push of the same image does.
+    pub fn retag(&self, repository: &str, digest: &str, tag: &str) {
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/v2/{repository}/manifests/{digest}"),
+            )
+            .header("accept", media::ACCEPT_ALL)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let media_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let bytes = response.bytes().unwrap();
+        let response = self
+            .request(
+                reqwest::Method::PUT,
+                &format!("/v2/{repository}/manifests/{tag}"),
+            )
+            .header("content-type", media_type)
+            .body(bytes)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
 }
 
 impl Image {
