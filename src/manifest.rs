@@ -268,8 +268,8 @@ pub fn parse_manifest(
 /// What an image config says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ParsedConfig {
-    /// `created`, unless absent, unparsable, or at/before the Unix epoch (reproducible builds
-    /// write the epoch, which says nothing about age).
+    /// `created`, unless absent, unparsable, or before 2013-03-20 (reproducible builds write
+    /// the epoch or 1980, which say nothing about age: `model::plausible_date`).
     pub created: Option<DateTime<Utc>>,
     /// OS/architecture/variant, shared by the images of this config.
     pub platform: Option<std::sync::Arc<Platform>>,
@@ -303,10 +303,11 @@ pub fn parse_config(bytes: &[u8]) -> Result<ParsedConfig, ManifestError> {
         Some((text, None)) => Some(format!("its config's `created` (`{text}`) is not a date")),
         Some((_, Some(_))) => None,
     };
-    let created = parsed_created
-        .and_then(|(_, date)| date)
-        .map(|d| d.with_timezone(&Utc))
-        .filter(|d| d.timestamp() > 0);
+    let created = crate::model::plausible_date(
+        parsed_created
+            .and_then(|(_, date)| date)
+            .map(|d| d.with_timezone(&Utc)),
+    );
     let platform = match (raw.os, raw.architecture) {
         (Some(os), Some(architecture)) if !os.is_empty() || !architecture.is_empty() => {
             Some(std::sync::Arc::new(Platform {
@@ -367,7 +368,7 @@ pub fn manifest_from_document(
     manifest.children = parsed.children;
     manifest.subject = parsed.subject;
     manifest.artifact_type = parsed.artifact_type;
-    manifest.created = parsed.created_annotation.filter(|d| d.timestamp() > 0);
+    manifest.created = crate::model::plausible_date(parsed.created_annotation);
     let config = parsed.config.as_ref().map(|c| c.digest.clone());
     manifest.blobs = parsed.config.into_iter().chain(parsed.layers).collect();
     // Only an image's config says when it was built and for which platform.
@@ -501,6 +502,20 @@ mod tests {
             parse_manifest(br#"{"schemaVersion":2,"mediaType":"text/plain"}"#, None),
             Err(ManifestError::UnknownMediaType(_))
         ));
+    }
+
+    #[test]
+    fn config_created_before_2013_is_no_date() {
+        for text in [
+            "1980-01-01T00:00:01Z",
+            "0001-01-01T00:00:00Z",
+            "2013-03-19T23:59:59Z",
+        ] {
+            let config = format!(r#"{{"created":"{text}","os":"linux","architecture":"amd64"}}"#);
+            assert_eq!(parse_config(config.as_bytes()).unwrap().created, None, "{text}");
+        }
+        let config = br#"{"created":"2013-03-20T00:00:00Z","os":"linux","architecture":"amd64"}"#;
+        assert!(parse_config(config).unwrap().created.is_some());
     }
 
     #[test]

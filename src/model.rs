@@ -165,6 +165,26 @@ impl fmt::Display for RepositoryName {
     }
 }
 
+/// The first day a container image could have been built (Docker's first release,
+/// 2013-03-20): an earlier date in a config or an API is no date, but the Unix epoch or the
+/// 1980 of reproducible builds (Jib, ko, Bazel, `SOURCE_DATE_EPOCH=0`), or Go's zero time.
+pub fn earliest_image_date() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_363_737_600, 0).expect("2013-03-20 is a valid date")
+}
+
+/// `date` when it can be a real build or push date (see [`earliest_image_date`]), else none.
+///
+/// ```
+/// use regsweep::model::plausible_date;
+/// let epoch = chrono::DateTime::from_timestamp(0, 0);
+/// assert_eq!(plausible_date(epoch), None);
+/// let recent = chrono::DateTime::from_timestamp(1_733_400_000, 0);
+/// assert_eq!(plausible_date(recent), recent);
+/// ```
+pub fn plausible_date(date: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    date.filter(|d| *d >= earliest_image_date())
+}
+
 /// A tag name (`latest`, `3f33a785`, `sha256-<hex>.sig`).
 pub type Tag = String;
 
@@ -258,7 +278,8 @@ pub struct Manifest {
     pub size: u64,
     /// Config and layer blobs it references.
     pub blobs: Vec<BlobReference>,
-    /// The image config's `created`, when present and not the Unix epoch.
+    /// The image config's `created`, when present and a plausible date (see
+    /// [`plausible_date`]: not the epoch or the 1980 of reproducible builds).
     pub created: Option<DateTime<Utc>>,
     /// When the registry stored it (storage modification time, or a provider's `updated_at`).
     pub pushed: Option<DateTime<Utc>>,

@@ -112,11 +112,15 @@ impl Gitlab {
             let Some(digest) = detail.digest.as_deref().and_then(|d| d.parse().ok()) else {
                 continue;
             };
-            let created = detail
-                .created_at
-                .as_deref()
-                .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-                .map(|d| d.with_timezone(&Utc));
+            // Without GitLab's metadata database `created_at` is the image config's `created`:
+            // the epoch or 1980 for reproducible builds, which is no date.
+            let created = crate::model::plausible_date(
+                detail
+                    .created_at
+                    .as_deref()
+                    .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+                    .map(|d| d.with_timezone(&Utc)),
+            );
             tags.push((detail.name, digest, created));
         }
         Ok(Some(tags))
