@@ -191,6 +191,32 @@ impl Settings {
         }
         repositories.sort();
         repositories.dedup();
+        // The registry's garbage collection sweeps every repository, not the selected ones:
+        // the check that its untagged sweep breaks no kept image can only see what was
+        // discovered (issue 25, defect 3).
+        if gc_include_untagged == UntaggedSweep::Requested {
+            let narrowed = [
+                (non_empty(&cli.repo_filter).is_some(), env::REPO_FILTER),
+                (non_empty(&cli.repositories).is_some(), env::REPOSITORIES),
+                (
+                    matches!(&source, Source::Harbor(h) if !h.projects.is_empty()),
+                    env::HARBOR_PROJECT,
+                ),
+            ];
+            if let Some((_, input)) = narrowed.iter().find(|(set, _)| *set) {
+                return Err(error(
+                    env::GC_INCLUDE_UNTAGGED,
+                    "gc-include-untagged",
+                    format!(
+                        "`true` with {input} set: the registry's untagged sweep runs over every \
+                         repository, and regsweep can check only the repositories it reads that \
+                         the sweep breaks no kept image; leave {input} unset, leave \
+                         REGSWEEP_GC_INCLUDE_UNTAGGED off (regsweep deletes what is safe to \
+                         delete), or set it to `force`"
+                    ),
+                ));
+            }
+        }
         let hash_tag_pattern = regex::Regex::new(&cli.hash_tag_pattern).map_err(|e| {
             error(
                 env::HASH_TAG_PATTERN,

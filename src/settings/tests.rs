@@ -202,6 +202,45 @@ fn the_discovery_source() {
 }
 
 #[test]
+fn the_untagged_sweep_is_refused_with_discovery_narrowed() {
+    for narrowed in [
+        ["--repositories", "team/app"],
+        ["--repo-filter", "team/app"],
+    ] {
+        let mut args = vec![
+            "regsweep",
+            "--digitalocean-token",
+            "dop_v1_x",
+            "--gc-include-untagged",
+            "true",
+        ];
+        args.extend(narrowed);
+        let error = from_args(&args).unwrap_err();
+        assert_eq!(error.input, "REGSWEEP_GC_INCLUDE_UNTAGGED");
+        assert!(error.to_string().contains(if narrowed[0] == "--repositories" {
+            "REGSWEEP_REPOSITORIES"
+        } else {
+            "REPO_FILTER"
+        }));
+        args[4] = "force";
+        assert!(from_args(&args).is_ok(), "force stays possible");
+    }
+    let harbor = from_args(&[
+        "regsweep",
+        "--provider",
+        "harbor",
+        "--registry-url",
+        "https://harbor.example.com",
+        "--harbor-project",
+        "library",
+        "--gc-include-untagged",
+        "true",
+    ])
+    .unwrap_err();
+    assert!(harbor.to_string().contains("HARBOR_PROJECT"), "{harbor}");
+}
+
+#[test]
 fn the_untagged_sweep_is_opt_in_and_only_where_regsweep_starts_the_gc() {
     let on_digitalocean = |value: &str| {
         from_args(&[
