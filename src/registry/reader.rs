@@ -379,19 +379,71 @@ impl<'a> Reader<'a> {
 
     /// Reads the manifests in `pending` (their bytes when already fetched), everything they
     /// reach (children, referrers) and the image configs into `repository`, tagged as
-    /// `tags_of` says. Whatever cannot be read becomes a problem of the repository.
+    /// `tags_of` says. Whatever cannot be read becomes a problem of the repository, and so
+    /// does a manifest of `pending` the registry answers 404 for: the provider listed it, so
+    /// the listing and the registry disagree (a child an index lists that is not there is
+    /// nothing to protect, and is skipped).
     pub async fn load(
+        &self,
+        repository: &mut Repository,
+        tags_of: HashMap<Digest, BTreeSet<Tag>>,
+        pending: Vec<(Digest, Option<bytes::Bytes>)>,
+        concurrency: usize,
+    ) {
+        self.load_waves(repository, tags_of, pending, true, concurrency)
+            .await
+    }
+
+    /// Adds the manifests in `digests` to `repository` (untagged, with everything they
+    /// reach), where the registry has them: for manifests a provider's listing cannot show
+    /// (GitLab lists tags only, so an untagged image a signature names). One the registry
+    /// does not have is skipped.
+    pub async fn load_unlisted(
+        &self,
+        repository: &mut Repository,
+        digests: Vec<Digest>,
+        concurrency: usize,
+    ) {
+        let known: HashSet<&Digest> = repository.manifests.iter().map(|m| &m.digest).collect();
+        let pending: Vec<(Digest, Option<bytes::Bytes>)> = digests
+            .into_iter()
+            .filter(|d| !known.contains(d))
+            .map(|d| (d, None))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        self.load_waves(repository, HashMap::new(), pending, false, concurrency)
+            .await
+    }
+
+    async fn load_waves(
         &self,
         repository: &mut Repository,
         mut tags_of: HashMap<Digest, BTreeSet<Tag>>,
         mut pending: Vec<(Digest, Option<bytes::Bytes>)>,
+        listed: bool,
         concurrency: usize,
     ) {
         let name = repository.name.clone();
+        let listed: HashSet<Digest> = if listed {
+            pending.iter().map(|(d, _)| d.clone()).collect()
+        } else {
+            HashSet::new()
+        };
         // The listed manifests, then what they reach (children, referrers), wave by wave;
-        // each digest once, so the loop ends.
-        let mut seen: HashSet<Digest> = pending.iter().map(|(d, _)| d.clone()).collect();
+        // each digest once, so the loop ends. What the repository already holds is known.
+        let mut seen: HashSet<Digest> = pending
+            .iter()
+            .map(|(d, _)| d.clone())
+            .chain(repository.manifests.iter().map(|m| m.digest.clone()))
+            .collect();
         let mut staged: Vec<(Manifest, Option<Digest>)> = Vec::new();
+        // What the referrers API listed each referrer for. A manifest without a `subject`
+        // of its own (a cosign `.sig` or `.att`, which Harbor lists as an accessory and whose
+        // `sha256-…` tag it hides) belongs to what it was listed for: without that link a
+        // signature of a kept index's child would look like a loose untagged manifest.
+        let mut referrer_of: HashMap<Digest, Digest> = HashMap::new();
         while !pending.is_empty() {
             let wave = std::mem::take(&mut pending);
             let fetched: Vec<Fetched> = stream::iter(wave)
@@ -402,6 +454,13 @@ impl<'a> Reader<'a> {
             for (digest, read, found) in fetched {
                 let bytes = match read {
                     Ok(Some(bytes)) => bytes,
+                    Ok(None) if listed.contains(&digest) => {
+                        repository.problems.push(format!(
+                            "manifest `{digest}`: listed, but the registry answers 404 \
+                             (manifest unknown): the listing and the registry disagree"
+                        ));
+                        continue;
+                    }
                     // A child the index lists is not in the registry: nothing to protect.
                     Ok(None) => continue,
                     Err(problem) => {
@@ -416,6 +475,13 @@ impl<'a> Reader<'a> {
                         continue;
                     }
                 };
+                for referrer in &found {
+                    if *referrer != digest {
+                        referrer_of
+                            .entry(referrer.clone())
+                            .or_insert_with(|| digest.clone());
+                    }
+                }
                 let reached = manifest.children.iter().map(|c| c.digest.clone());
                 for next in reached.chain(found) {
                     if seen.insert(next.clone()) {
@@ -459,6 +525,9 @@ impl<'a> Reader<'a> {
             }
             if let Some(tags) = tags_of.remove(&manifest.digest) {
                 manifest.tags = tags.into_iter().collect();
+            }
+            if manifest.subject.is_none() {
+                manifest.subject = referrer_of.get(&manifest.digest).cloned();
             }
             repository.manifests.push(manifest);
         }
