@@ -67,6 +67,17 @@ pub enum DeletionOutcome {
         /// Why.
         error: String,
     },
+    /// Not deleted: the registry deletes tags only (GitLab), and `tag` was pushed onto
+    /// manifest `now` during the run, so it was left; `deleted` are the manifest's other tags,
+    /// deleted.
+    TagMoved {
+        /// The tag that moved.
+        tag: Tag,
+        /// The manifest it points at now.
+        now: Digest,
+        /// The other tags, deleted.
+        deleted: Vec<Tag>,
+    },
     /// Not attempted: the run stopped first.
     NotAttempted,
     /// Not attempted: the plan deletes it only after `behind` (an index that lists it, or a
@@ -336,6 +347,9 @@ pub async fn apply<P: Provider>(
                             DeletionOutcome::KeptByRegistry { reason }
                         }
                         Ok(Deletion::Untagged { tags }) => DeletionOutcome::Untagged { tags },
+                        Ok(Deletion::TagMoved { tag, now, deleted }) => {
+                            DeletionOutcome::TagMoved { tag, now, deleted }
+                        }
                         Err(error) => {
                             if let Some(reason) = error.halt {
                                 stops.halt.lock().await.get_or_insert(reason);

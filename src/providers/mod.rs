@@ -90,6 +90,16 @@ pub enum Deletion {
         /// The tags deleted (empty: it had none, and is collected once nothing lists it).
         tags: Vec<Tag>,
     },
+    /// The API deletes tags only (GitLab), and a tag of the manifest was pushed onto another
+    /// manifest during the run: that tag is the other manifest's now and was left alone.
+    TagMoved {
+        /// The tag that moved.
+        tag: Tag,
+        /// The manifest it points at now.
+        now: Digest,
+        /// The manifest's other tags, deleted.
+        deleted: Vec<Tag>,
+    },
 }
 
 /// How far a failed deletion reaches.

@@ -54,6 +54,11 @@ fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
             "untagged (`{}` deleted); the registry's garbage collection removes it",
             escape(&tags.join("`, `"))
         ),
+        Some(DeletionOutcome::TagMoved { tag, now, .. }) => format!(
+            "skipped: tag `{}` now points at `{}` (pushed during the run)",
+            escape(tag),
+            now.short()
+        ),
         Some(DeletionOutcome::Failed { error }) => format!("**failed**: {}", escape(error)),
         Some(DeletionOutcome::Held { behind }) => format!(
             "not deleted: waits for `{}`, which was not deleted",

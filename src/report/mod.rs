@@ -340,7 +340,8 @@ pub fn summarize(
                         Some(
                             DeletionOutcome::SkippedRaced { .. }
                             | DeletionOutcome::SkippedChanged { .. }
-                            | DeletionOutcome::SkippedReferenced { .. },
+                            | DeletionOutcome::SkippedReferenced { .. }
+                            | DeletionOutcome::TagMoved { .. },
                         ) => {
                             totals.skipped += 1;
                             false

@@ -154,6 +154,18 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
                 tags.join("`, `")
             )),
         ),
+        Some(DeletionOutcome::TagMoved { tag, now, deleted }) => (
+            "[skipped]".into(),
+            Some(format!(
+                "tag `{tag}` now points at {} (pushed during the run): left{}",
+                now.short(),
+                if deleted.is_empty() {
+                    String::new()
+                } else {
+                    format!("; tag `{}` deleted", deleted.join("`, `"))
+                }
+            )),
+        ),
         Some(DeletionOutcome::Failed { error }) => ("[failed]".into(), Some(error.clone())),
         Some(DeletionOutcome::Held { behind }) => (
             "[not deleted]".into(),

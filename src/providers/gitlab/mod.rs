@@ -172,6 +172,19 @@ impl Gitlab {
         reader
             .load(&mut repository, tags_of, pending, self.concurrency)
             .await;
+        // The API lists tags only: the untagged image a signature or attestation
+        // (`sha256-<hex>.sig`) is attached to is not listed. Ask the registry for it: when it
+        // is there, the plan sees it (untagged, and deleted with its signature unless
+        // something keeps it); when it is not, the signature is kept and reported, as before.
+        let targets: Vec<Digest> = repository
+            .manifests
+            .iter()
+            .flat_map(|m| m.tags.iter())
+            .filter_map(|tag| crate::plan::attachment_target(tag))
+            .collect();
+        reader
+            .load_unlisted(&mut repository, targets, self.concurrency)
+            .await;
         for manifest in &mut repository.manifests {
             // GitLab's `created_at` is the image config's `created`: the pushed date where the
             // config has none.
@@ -288,7 +301,26 @@ impl Provider for Gitlab {
         };
         let mut deleted = Vec::new();
         let mut protected = Vec::new();
+        let mut moved = Vec::new();
         for tag in tags {
+            // GitLab deletes a tag by name: just before, the tag must still name this manifest.
+            // CI may have pushed it onto a new image since the plan, and deleting it then would
+            // untag that image, which GitLab's garbage collection then removes.
+            let now = self
+                .api
+                .tag(id, &tag)
+                .await?
+                .and_then(|detail| detail.digest)
+                .and_then(|d| d.parse::<Digest>().ok());
+            match now {
+                // Gone already: nothing to delete.
+                None => continue,
+                Some(now) if &now != digest => {
+                    moved.push((tag, now));
+                    continue;
+                }
+                Some(_) => {}
+            }
             match self.api.delete_tag(id, &tag).await? {
                 TagDeleted::Now | TagDeleted::Already => deleted.push(tag),
                 TagDeleted::Protected(message) => protected.push((tag, message)),
@@ -303,6 +335,9 @@ impl Provider for Gitlab {
             return Ok(Deletion::KeptByRegistry {
                 reason: format!("tag `{tag}` is protected ({message}){rest}"),
             });
+        }
+        if let Some((tag, now)) = moved.into_iter().next() {
+            return Ok(Deletion::TagMoved { tag, now, deleted });
         }
         Ok(Deletion::Untagged { tags: deleted })
     }
