@@ -512,7 +512,11 @@ mod tests {
             "2013-03-19T23:59:59Z",
         ] {
             let config = format!(r#"{{"created":"{text}","os":"linux","architecture":"amd64"}}"#);
-            assert_eq!(parse_config(config.as_bytes()).unwrap().created, None, "{text}");
+            assert_eq!(
+                parse_config(config.as_bytes()).unwrap().created,
+                None,
+                "{text}"
+            );
         }
         let config = br#"{"created":"2013-03-20T00:00:00Z","os":"linux","architecture":"amd64"}"#;
         assert!(parse_config(config).unwrap().created.is_some());

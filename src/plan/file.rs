@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::model::{Digest, Inventory, Plan, RepositoryName, Tag};
+use crate::plan::attachment_target;
 
 /// The format's name and version, first in every plan file.
 pub const FORMAT: &str = "regsweep-plan/1";
@@ -196,9 +197,10 @@ pub struct Changed {
 
 /// The plan restricted to what may still be deleted given what the registry holds now
 /// (`current`): a deletion whose manifest is still there with exactly the tags it had when
-/// planned stays; one whose tags changed (a tag added, or moved away), or that a manifest
-/// the plan keeps or never saw now refers to (an index listing it, a referrer of it), is
-/// dropped and returned as changed. A manifest gone since is left in (its delete answers 404:
+/// planned stays; one whose tags changed (a tag added, or moved away), that a manifest
+/// the plan keeps or never saw now refers to (an index listing it, a referrer of it), or
+/// that belongs to (as a referrer or attachment of) a manifest no longer deleted, is dropped
+/// and returned as changed, round after round, so that whole chains stay together. A manifest gone since is left in (its delete answers 404:
 /// done).
 pub fn still_valid(file: &PlanFile, current: &Inventory) -> (Plan, Vec<Changed>) {
     let planned = &file.body.inventory;
@@ -250,7 +252,20 @@ pub fn still_valid(file: &PlanFile, current: &Inventory) -> (Plan, Vec<Changed>)
                     })
                     .map(|m| &m.digest)
                     .collect();
-                if then == tags_now && referrers.is_empty() {
+                // What it belongs to (its `subject`, or what its attachment tag names), when
+                // that is still there and no longer deleted: a signature or SBOM of an image
+                // that stays stays with it, and so does a signature of that SBOM (the rounds
+                // follow the chain).
+                let in_repository =
+                    |d: &Digest| now.is_some_and(|r| r.manifests.iter().any(|m| &m.digest == d));
+                let belongs_to: Vec<Digest> = manifest
+                    .subject
+                    .iter()
+                    .cloned()
+                    .chain(manifest.tags.iter().filter_map(|t| attachment_target(t)))
+                    .filter(|d| d != *digest && !deleting.contains(&d) && in_repository(d))
+                    .collect();
+                if then == tags_now && referrers.is_empty() && belongs_to.is_empty() {
                     continue;
                 }
                 let added: Vec<&Tag> = tags_now.iter().filter(|t| !then.contains(t)).collect();
@@ -261,6 +276,10 @@ pub fn still_valid(file: &PlanFile, current: &Inventory) -> (Plan, Vec<Changed>)
                 if !referrers.is_empty() {
                     let names = referrers.iter().map(|d| d.as_str()).collect();
                     words.push(format!("`{}` now refers to it", listed(names)));
+                }
+                if !belongs_to.is_empty() {
+                    let names = belongs_to.iter().map(|d| d.as_str()).collect();
+                    words.push(format!("`{}`, which it belongs to, stays", listed(names)));
                 }
                 if !added.is_empty() {
                     let names = added.iter().map(|t| t.as_str()).collect();
@@ -335,6 +354,42 @@ mod tests {
             changed.into_iter().map(|c| (c.digest, c.change)).collect();
         assert!(words.contains(&(d("index"), "tag `multi` was pushed onto it".into())));
         assert!(words.contains(&(d("child"), format!("`{}` now refers to it", d("index")))));
+    }
+
+    #[test]
+    fn a_dropped_deletion_keeps_its_referrer_chain() {
+        // Planned: `old` (a hash tag beyond the newest), its SBOM (subject `old`) and the
+        // SBOM's signature (subject the SBOM), all deleted.
+        let with_chain = |old_tags: &[&str]| {
+            let mut inventory = inventory(&[("old", old_tags), ("new", &["bbbbbbb"])]);
+            let mut sbom = Manifest::new(d("sbom"), ManifestKind::Artifact);
+            sbom.subject = Some(d("old"));
+            let mut signature = Manifest::new(d("sbom signature"), ManifestKind::Artifact);
+            signature.subject = Some(d("sbom"));
+            let manifests = &mut inventory.repositories[0].manifests;
+            manifests.extend([sbom, signature]);
+            manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
+            inventory
+        };
+        let planned = file(with_chain(&["aaaaaaa"]));
+        assert_eq!(planned.body.plan.deletion_count(), 3);
+        // `old` gains a tag: it stays, and so do its SBOM and the SBOM's signature.
+        let (plan, changed) = still_valid(&planned, &with_chain(&["aaaaaaa", "pinned"]));
+        assert_eq!(
+            plan.repositories[0]
+                .deletion_batches
+                .iter()
+                .flatten()
+                .count(),
+            0,
+            "{changed:?}"
+        );
+        let words: Vec<(Digest, String)> =
+            changed.into_iter().map(|c| (c.digest, c.change)).collect();
+        assert!(words.contains(&(
+            d("sbom signature"),
+            format!("`{}`, which it belongs to, stays", d("sbom"))
+        )));
     }
 
     fn inventory(tags: &[(&str, &[&str])]) -> Inventory {

@@ -217,11 +217,13 @@ fn the_untagged_sweep_is_refused_with_discovery_narrowed() {
         args.extend(narrowed);
         let error = from_args(&args).unwrap_err();
         assert_eq!(error.input, "REGSWEEP_GC_INCLUDE_UNTAGGED");
-        assert!(error.to_string().contains(if narrowed[0] == "--repositories" {
-            "REGSWEEP_REPOSITORIES"
-        } else {
-            "REPO_FILTER"
-        }));
+        assert!(error
+            .to_string()
+            .contains(if narrowed[0] == "--repositories" {
+                "REGSWEEP_REPOSITORIES"
+            } else {
+                "REPO_FILTER"
+            }));
         args[4] = "force";
         assert!(from_args(&args).is_ok(), "force stays possible");
     }
