@@ -386,6 +386,12 @@ pub enum Reason {
     },
     /// The repository's discovery was incomplete: nothing in it is deleted.
     DiscoveryIncomplete,
+    /// The registry deletes a manifest's untagged children and accessories with it (Harbor),
+    /// and `kept`, which the plan keeps, is one of them: deleting this one would take it.
+    TakesKeptAlong {
+        /// The kept manifest it would take along.
+        kept: Digest,
+    },
     /// No tag points at it and nothing kept references it.
     Untagged,
     /// Hash-tagged, but older than the `HASH_TAG_KEEP` most recent; `rank` counts from 1.
@@ -421,7 +427,8 @@ impl Reason {
             | Reason::ChildOfKeptIndex { .. }
             | Reason::ReferrerOfKept { .. }
             | Reason::AttachmentOfKept { .. }
-            | Reason::DiscoveryIncomplete => Action::Keep,
+            | Reason::DiscoveryIncomplete
+            | Reason::TakesKeptAlong { .. } => Action::Keep,
             Reason::Untagged
             | Reason::OldHashTag { .. }
             | Reason::ChildOfDeletedIndex { .. }
@@ -441,6 +448,7 @@ impl Reason {
             Reason::ReferrerOfKept { .. } => "referrer_of_kept",
             Reason::AttachmentOfKept { .. } => "attachment_of_kept",
             Reason::DiscoveryIncomplete => "discovery_incomplete",
+            Reason::TakesKeptAlong { .. } => "takes_kept_along",
             Reason::Untagged => "untagged",
             Reason::OldHashTag { .. } => "old_hash_tag",
             Reason::ChildOfDeletedIndex { .. } => "child_of_deleted_index",

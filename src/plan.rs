@@ -36,6 +36,10 @@ pub struct Policy {
     pub min_age: Duration,
     /// Only plan these repositories (`REPO_FILTER`, `REGSWEEP_REPOSITORIES`); empty: all.
     pub repositories: Vec<RepositoryName>,
+    /// The registry deletes a manifest's untagged children and its accessories (referrers,
+    /// signatures) together with it (Harbor): a manifest is then kept while the plan keeps
+    /// something it would take along. Not the user's choice: the provider's nature.
+    pub takes_along: bool,
 }
 
 impl Default for Policy {
@@ -46,6 +50,7 @@ impl Default for Policy {
             hash_tag_keep: DEFAULT_HASH_TAG_KEEP,
             min_age: Duration::zero(),
             repositories: Vec::new(),
+            takes_along: false,
         }
     }
 }
@@ -293,48 +298,9 @@ fn plan_repository(repository: &Repository, policy: &Policy, now: DateTime<Utc>)
 
     // Mark: everything reachable from a root is kept.
     let mut queue: VecDeque<usize> = (0..count).filter(|&i| reasons[i].is_some()).collect();
-    while let Some(i) = queue.pop_front() {
-        let digest = &graph.manifests[i].digest;
-        let mut keep = |j: usize, reason: Reason, reasons: &mut Vec<Option<Reason>>| {
-            if reasons[j].is_none() {
-                reasons[j] = Some(reason);
-                queue.push_back(j);
-            }
-        };
-        for &j in &graph.references[i] {
-            if graph.manifests[i]
-                .children
-                .iter()
-                .any(|c| c.digest == graph.manifests[j].digest)
-            {
-                keep(
-                    j,
-                    Reason::ChildOfKeptIndex {
-                        index: digest.clone(),
-                    },
-                    &mut reasons,
-                );
-            }
-        }
-        for &(j, edge) in &graph.referenced_by[i] {
-            match edge {
-                Edge::Subject => keep(
-                    j,
-                    Reason::ReferrerOfKept {
-                        subject: digest.clone(),
-                    },
-                    &mut reasons,
-                ),
-                Edge::Attachment => keep(
-                    j,
-                    Reason::AttachmentOfKept {
-                        target: digest.clone(),
-                    },
-                    &mut reasons,
-                ),
-                Edge::Child => {}
-            }
-        }
+    mark(&graph, &mut reasons, &mut queue);
+    if policy.takes_along {
+        keep_what_takes_kept_along(&graph, &mut reasons);
     }
 
     // Sweep: everything unmarked is deleted, with the most specific reason.
@@ -391,6 +357,102 @@ fn plan_repository(repository: &Repository, policy: &Policy, now: DateTime<Utc>)
         name: repository.name.clone(),
         decisions,
         deletion_batches,
+    }
+}
+
+/// Keeps everything reachable from the manifests in `queue` (already kept): an index's
+/// children, a manifest's referrers (by `subject`) and its attachments (by attachment tag).
+fn mark(graph: &Graph<'_>, reasons: &mut [Option<Reason>], queue: &mut VecDeque<usize>) {
+    while let Some(i) = queue.pop_front() {
+        let digest = &graph.manifests[i].digest;
+        let mut keep = |j: usize, reason: Reason, reasons: &mut [Option<Reason>]| {
+            if reasons[j].is_none() {
+                reasons[j] = Some(reason);
+                queue.push_back(j);
+            }
+        };
+        for &j in &graph.references[i] {
+            if graph.manifests[i]
+                .children
+                .iter()
+                .any(|c| c.digest == graph.manifests[j].digest)
+            {
+                keep(
+                    j,
+                    Reason::ChildOfKeptIndex {
+                        index: digest.clone(),
+                    },
+                    reasons,
+                );
+            }
+        }
+        for &(j, edge) in &graph.referenced_by[i] {
+            match edge {
+                Edge::Subject => keep(
+                    j,
+                    Reason::ReferrerOfKept {
+                        subject: digest.clone(),
+                    },
+                    reasons,
+                ),
+                Edge::Attachment => keep(
+                    j,
+                    Reason::AttachmentOfKept {
+                        target: digest.clone(),
+                    },
+                    reasons,
+                ),
+                Edge::Child => {}
+            }
+        }
+    }
+}
+
+/// For a registry that deletes an index's untagged children and a subject's accessories with
+/// it (Harbor): keeps every manifest the plan deletes that would take a kept one along (an
+/// index listing a kept untagged child, the subject of a kept referrer or attachment), and
+/// what that keeps, until nothing more changes (bounded: each round keeps one more, or ends).
+fn keep_what_takes_kept_along(graph: &Graph<'_>, reasons: &mut [Option<Reason>]) {
+    loop {
+        let mut queue = VecDeque::new();
+        for taken in 0..graph.manifests.len() {
+            if reasons[taken].is_none() {
+                continue;
+            }
+            // An untagged child goes with the last index listing it: when every index that
+            // lists it is deleted, one of them (the first by digest) stays.
+            // `referenced_by[taken]` holds what lists `taken` (Child) and what names it as
+            // subject or target (its own accessories, which do not take it along).
+            let untagged = graph.manifests[taken].tags.is_empty();
+            let mut parents = graph.referenced_by[taken]
+                .iter()
+                .filter(|(_, edge)| *edge == Edge::Child)
+                .map(|(parent, _)| *parent)
+                .peekable();
+            let first = parents.peek().copied();
+            let all_deleted = parents.all(|parent| reasons[parent].is_none());
+            if let (true, true, Some(parent)) = (untagged, all_deleted, first) {
+                reasons[parent] = Some(Reason::TakesKeptAlong {
+                    kept: graph.manifests[taken].digest.clone(),
+                });
+                queue.push_back(parent);
+            }
+            for &subject in &graph.references[taken] {
+                let accessory_of_subject = graph.referenced_by[subject]
+                    .iter()
+                    .any(|&(j, edge)| j == taken && edge != Edge::Child);
+                if accessory_of_subject && reasons[subject].is_none() {
+                    reasons[subject] = Some(Reason::TakesKeptAlong {
+                        kept: graph.manifests[taken].digest.clone(),
+                    });
+                    queue.push_back(subject);
+                }
+            }
+        }
+        if queue.is_empty() {
+            return;
+        }
+        mark(graph, reasons, &mut queue);
     }
 }
 

@@ -250,9 +250,13 @@ impl Pipeline<'_> {
                 (inventory, plan, policy, Some(to_apply), changed)
             }
             None => {
-                // What is applied is the plan itself (`None`): not a copy of it.
-                let plan = planner::plan(&current, &settings.policy, Utc::now());
-                (current, plan, settings.policy.clone(), None, Vec::new())
+                // What is applied is the plan itself (`None`): not a copy of it. A registry
+                // that takes children and accessories along with what it deletes keeps what
+                // would take a kept manifest along.
+                let mut policy = settings.policy.clone();
+                policy.takes_along = provider.deletes_subjects_first();
+                let plan = planner::plan(&current, &policy, Utc::now());
+                (current, plan, policy, None, Vec::new())
             }
         };
         timings.plan_seconds = started.elapsed().as_secs_f64();

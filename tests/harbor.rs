@@ -201,7 +201,7 @@ fn an_untagged_index_stays_while_the_plan_keeps_its_child() {
     );
     assert!(registry.exists(repo, &index.digest), "{}", real.stdout);
     assert!(
-        real.stdout.contains("Harbor would delete kept"),
+        real.stdout.contains("the registry would delete kept"),
         "{}",
         real.stdout
     );

@@ -652,3 +652,57 @@ fn every_decision_reason_matches_its_action_and_batches_cover_deletions() {
     let pos = |n: &str| order.iter().position(|x| *x == d(n)).unwrap();
     assert!(pos("r") < pos("i") && pos("i") < pos("c1") && pos("i") < pos("c2"));
 }
+
+/// Issue 25, defect 7: a registry that takes an index's untagged children and a subject's
+/// accessories along (Harbor) keeps what would take a kept manifest with it.
+#[test]
+fn a_registry_that_takes_children_along_keeps_their_last_index() {
+    let takes_along = Policy {
+        min_age: Duration::hours(1),
+        takes_along: true,
+        ..policy(1)
+    };
+    let repos = || {
+        vec![repo("app")
+            // An old untagged index whose child's age is unknown (kept by the minimum age).
+            .image("young child", None, &[])
+            .with(|m| m.pushed = None)
+            .index("old index", &["young child"], &[])
+            // A child shared with a kept index: the registry keeps it for that index.
+            .image("shared", Some(days_ago(30)), &[])
+            .index("old multi", &["shared"], &[])
+            .index("new multi", &["shared"], &["latest"])
+            // A young signature of an old untagged image.
+            .image("old image", Some(days_ago(30)), &[])
+            .image(
+                "young signature",
+                None,
+                &[&attachment_tag("old image", ".sig")],
+            )
+            .with(|m| m.pushed = Some(now()))]
+    };
+    let plan = run(repos(), &takes_along);
+    assert_eq!(
+        reason(&plan, "app", "old index"),
+        Reason::TakesKeptAlong {
+            kept: d("young child")
+        }
+    );
+    assert_eq!(
+        reason(&plan, "app", "old image"),
+        Reason::TakesKeptAlong {
+            kept: d("young signature")
+        }
+    );
+    assert_eq!(reason(&plan, "app", "old multi"), Reason::Untagged);
+    // Without the registry's rule, both would go.
+    let plan = run(
+        repos(),
+        &Policy {
+            takes_along: false,
+            ..takes_along
+        },
+    );
+    assert_eq!(reason(&plan, "app", "old index"), Reason::Untagged);
+    assert_eq!(reason(&plan, "app", "old image"), Reason::Untagged);
+}

@@ -469,6 +469,7 @@ pub fn reason_label_text(label: &str) -> &'static str {
         "referrer_of_kept" => "referrer of a kept manifest",
         "attachment_of_kept" => "attachment of a kept manifest",
         "discovery_incomplete" => "repository not fully readable",
+        "takes_kept_along" => "the registry would delete a kept manifest with it",
         "untagged" => "untagged",
         "old_hash_tag" => "old hash tag",
         "child_of_deleted_index" => "child of a deleted index",
@@ -494,6 +495,9 @@ pub fn reason_text(reason: &Reason) -> String {
         Reason::ReferrerOfKept { subject } => format!("referrer of kept {}", subject.short()),
         Reason::AttachmentOfKept { target } => format!("attached to kept {}", target.short()),
         Reason::DiscoveryIncomplete => "repository not fully readable".into(),
+        Reason::TakesKeptAlong { kept } => {
+            format!("the registry would delete kept {} with it", kept.short())
+        }
         Reason::Untagged => "untagged".into(),
         Reason::OldHashTag { rank } => format!("hash tag, #{rank} newest"),
         Reason::ChildOfDeletedIndex { index } => {

@@ -239,6 +239,17 @@ pub fn write(summary: &Summary, out: &mut impl Write) {
         render_rows(out, &referenced);
     }
 
+    let taking: Vec<Row> = matching(summary, |r| matches!(r, Reason::TakesKeptAlong { .. }))
+        .map(|(r, m)| row("[keep]", r, m, joined_tags(m), Some(reason_text(&m.reason))))
+        .collect();
+    if !taking.is_empty() {
+        let _ = out.write_str(
+            "\nKept because the registry would delete a kept manifest with them (its untagged \
+             children and accessories go with what it deletes):\n",
+        );
+        render_rows(out, &taking);
+    }
+
     let young: Vec<Row> = matching(summary, |r| *r == Reason::TooYoung)
         .map(|(r, m)| row("[keep]", r, m, joined_tags(m), None))
         .collect();

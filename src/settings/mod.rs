@@ -296,6 +296,8 @@ impl Settings {
                 hash_tag_keep,
                 min_age,
                 repositories,
+                // The provider's nature, set by the run once the provider is open.
+                takes_along: false,
             },
             dry_run,
             concurrency,

@@ -72,7 +72,7 @@ pub fn finish(mut child: Child) -> Run {
     let stderr = reader.join().unwrap();
     let status = child.wait().unwrap();
     if std::env::var_os("REGSWEEP_TEST_LOG").is_some() {
-        eprintln!("--- regsweep stderr ---\n{stderr}");
+        eprintln!("--- regsweep stdout ---\n{stdout}\n--- regsweep stderr ---\n{stderr}");
     }
     Run {
         code: status.code().unwrap_or(-1),
