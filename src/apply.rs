@@ -78,6 +78,13 @@ pub enum DeletionOutcome {
         /// The other tags, deleted.
         deleted: Vec<Tag>,
     },
+    /// Deleted before what it belongs to (a signature before its image, in the
+    /// referrers-first order), which then stayed (the registry kept it by a rule of its own,
+    /// or a push raced the run): put back at once, where the registry can (GHCR).
+    Restored {
+        /// What it belongs to, which stayed.
+        because: Digest,
+    },
     /// Not attempted: the run stopped first.
     NotAttempted,
     /// Not attempted: the plan deletes it only after `behind` (an index that lists it, or a
@@ -284,6 +291,7 @@ pub async fn apply<P: Provider>(
     };
     let mut outcomes = BTreeMap::new();
     let order = Order::of(plan, inventory);
+    let referrers_first = !provider.deletes_subjects_first();
 
     for step in 0..steps {
         let work: Vec<(&RepositoryName, &Digest, Option<Digest>)> = plan
@@ -293,10 +301,16 @@ pub async fn apply<P: Provider>(
             .flat_map(|(name, batch)| batch.iter().map(move |digest| (name, digest)))
             .map(|(name, digest)| (name, digest, order.held_behind(name, digest, &outcomes)))
             .collect();
+        let attempted: Vec<(&RepositoryName, &Digest)> = work
+            .iter()
+            .map(|(name, digest, _)| (*name, *digest))
+            .collect();
         let results: Vec<((RepositoryName, Digest), DeletionOutcome)> = stream::iter(work)
             .map(|(repository, digest, held)| {
                 let guards = &guards;
                 let stops = &stops;
+                let order = &order;
+                let planned_tags = &planned_tags;
                 let planned = planned_tags(repository, digest);
                 async move {
                     let key = (repository.clone(), digest.clone());
@@ -334,6 +348,22 @@ pub async fn apply<P: Provider>(
                         let index = index.clone();
                         return (key, DeletionOutcome::SkippedReferenced { index });
                     }
+                    // Referrers and attachments go before what they belong to: one waits
+                    // while that is not certain to go (a tag pushed onto it, or an index
+                    // pushed that lists it, keeps it; issue 25, defect 4).
+                    if referrers_first {
+                        let raced = order.ancestors(repository, digest).into_iter().find(|p| {
+                            let planned = planned_tags(repository, p);
+                            let tagged = guard.tags.get(*p).into_iter().flatten().any(|t| {
+                                planned.as_ref().is_none_or(|planned| !planned.contains(t))
+                            });
+                            tagged || guard.listed_by_new_index.contains_key(*p)
+                        });
+                        if let Some(behind) = raced {
+                            let behind = behind.clone();
+                            return (key, DeletionOutcome::Held { behind });
+                        }
+                    }
                     if stops.blocked(repository).await {
                         return (key, DeletionOutcome::NotAttempted);
                     }
@@ -370,6 +400,17 @@ pub async fn apply<P: Provider>(
             .collect()
             .await;
         outcomes.extend(results);
+        if referrers_first && provider.undoes_deletions() && control.halted().is_none() {
+            let stayed: Vec<(&RepositoryName, &Digest)> = attempted
+                .into_iter()
+                .filter(|(name, digest)| {
+                    !outcomes
+                        .get(&((*name).clone(), (*digest).clone()))
+                        .is_some_and(DeletionOutcome::is_gone)
+                })
+                .collect();
+            put_back(provider, &order, &stayed, &mut outcomes).await;
+        }
     }
 
     // Anything planned that no step reached is reported rather than silently dropped.
@@ -408,6 +449,11 @@ pub async fn apply<P: Provider>(
 struct Order<'a> {
     step: HashMap<(&'a RepositoryName, &'a Digest), usize>,
     linked: HashMap<(&'a RepositoryName, &'a Digest), Vec<&'a Digest>>,
+    /// Per planned deletion, the planned deletions it belongs to: the index that lists it,
+    /// the subject or target of a referrer or attachment.
+    parents: HashMap<(&'a RepositoryName, &'a Digest), Vec<&'a Digest>>,
+    /// The other way: per planned deletion, what belongs to it.
+    dependents: HashMap<(&'a RepositoryName, &'a Digest), Vec<&'a Digest>>,
 }
 
 impl<'a> Order<'a> {
@@ -415,6 +461,8 @@ impl<'a> Order<'a> {
         let mut order = Order {
             step: HashMap::new(),
             linked: HashMap::new(),
+            parents: HashMap::new(),
+            dependents: HashMap::new(),
         };
         for repository_plan in &plan.repositories {
             let name = &repository_plan.name;
@@ -438,9 +486,49 @@ impl<'a> Order<'a> {
                     .entry((name, dependent))
                     .or_default()
                     .push(parent);
+                order
+                    .parents
+                    .entry((name, dependent))
+                    .or_default()
+                    .push(parent);
+                order
+                    .dependents
+                    .entry((name, parent))
+                    .or_default()
+                    .push(dependent);
             }
         }
         order
+    }
+
+    /// What `digest` belongs to, transitively (its index, its subject or target, theirs):
+    /// each once, so the walk ends.
+    fn ancestors(&self, repository: &'a RepositoryName, digest: &'a Digest) -> Vec<&'a Digest> {
+        self.walk(&self.parents, repository, digest)
+    }
+
+    /// What belongs to `digest`, transitively.
+    fn descendants(&self, repository: &'a RepositoryName, digest: &'a Digest) -> Vec<&'a Digest> {
+        self.walk(&self.dependents, repository, digest)
+    }
+
+    fn walk(
+        &self,
+        edges: &HashMap<(&'a RepositoryName, &'a Digest), Vec<&'a Digest>>,
+        repository: &'a RepositoryName,
+        digest: &'a Digest,
+    ) -> Vec<&'a Digest> {
+        let mut found: Vec<&Digest> = Vec::new();
+        let mut pending = vec![digest];
+        while let Some(next) = pending.pop() {
+            for other in edges.get(&(repository, next)).into_iter().flatten() {
+                if *other != digest && !found.contains(other) {
+                    found.push(other);
+                    pending.push(other);
+                }
+            }
+        }
+        found
     }
 
     /// The linked deletion of an earlier batch that did not happen, or that a reviewed plan
@@ -463,11 +551,48 @@ impl<'a> Order<'a> {
                     .is_none_or(|s| s < step)
             })
             .find(|other| {
-                !outcomes
-                    .get(&(repository.clone(), (**other).clone()))
-                    .is_some_and(DeletionOutcome::is_gone)
+                let outcome = outcomes.get(&(repository.clone(), (**other).clone()));
+                // One that waited for this very manifest (a referrer held while its image
+                // was not certain to go) does not hold it in turn: the image answers for
+                // itself, and the referrer follows it next run.
+                let waited_for_this =
+                    matches!(outcome, Some(DeletionOutcome::Held { behind }) if behind == digest);
+                !waited_for_this && !outcome.is_some_and(DeletionOutcome::is_gone)
             })
             .map(|other| (*other).clone())
+    }
+}
+
+/// For each of `stayed` (planned deletions of this step that did not happen): what belongs
+/// to it and this run deleted in an earlier step (its signatures, attestations, referrers,
+/// which go first) is put back, so that an image that stays keeps them.
+async fn put_back<'a, P: Provider>(
+    provider: &P,
+    order: &Order<'a>,
+    stayed: &[(&'a RepositoryName, &'a Digest)],
+    outcomes: &mut BTreeMap<(RepositoryName, Digest), DeletionOutcome>,
+) {
+    for &(repository, digest) in stayed {
+        for dependent in order.descendants(repository, digest) {
+            let key = (repository.clone(), dependent.clone());
+            if outcomes.get(&key) != Some(&DeletionOutcome::Deleted) {
+                continue;
+            }
+            let outcome = match provider.undo_deletion(repository, dependent).await {
+                Ok(()) => DeletionOutcome::Restored {
+                    because: digest.clone(),
+                },
+                Err(error) => DeletionOutcome::Failed {
+                    error: format!(
+                        "deleted before {}, which stays; putting it back failed: {error} \
+                         (`regsweep restore` with this run's journal puts it back)",
+                        digest.short()
+                    ),
+                },
+            };
+            tracing::info!(repository = %repository, digest = %dependent, ?outcome, "put back");
+            outcomes.insert(key, outcome);
+        }
     }
 }
 

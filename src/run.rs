@@ -254,7 +254,7 @@ impl Pipeline<'_> {
                 // that takes children and accessories along with what it deletes keeps what
                 // would take a kept manifest along.
                 let mut policy = settings.policy.clone();
-                policy.takes_along = provider.deletes_subjects_first();
+                policy.takes_along = provider.takes_along();
                 let plan = planner::plan(&current, &policy, Utc::now());
                 (current, plan, policy, None, Vec::new())
             }
@@ -378,6 +378,9 @@ impl Pipeline<'_> {
         } else {
             plan
         };
+        if let Err(reason) = provider.prepare_to_delete() {
+            return Some(Applied::refused(plan, reason));
+        }
         // Discovery and planning ran in full; from here on the time budget applies.
         self.control.enforce();
         Some(

@@ -20,6 +20,11 @@ struct Recorder {
     new_indexes: Vec<(Digest, Vec<Digest>)>,
     /// Deletions that fail (a 500 that outlasted the retries).
     failing: Vec<Digest>,
+    /// Deletions the registry refuses by a rule of its own (GitHub's downloaded versions).
+    refused: Vec<Digest>,
+    /// Whether it can put back what was deleted (GHCR), and what it put back.
+    undoes: bool,
+    undone: StdMutex<Vec<Digest>>,
 }
 
 impl Provider for Recorder {
@@ -76,8 +81,20 @@ impl Provider for Recorder {
                 Reach::Manifest,
             ));
         }
+        if self.refused.contains(digest) {
+            return Ok(Deletion::KeptByRegistry {
+                reason: "downloaded too often".into(),
+            });
+        }
         self.deleted.lock().unwrap().push(digest.clone());
         Ok(Deletion::Deleted)
+    }
+    fn undoes_deletions(&self) -> bool {
+        self.undoes
+    }
+    async fn undo_deletion(&self, _: &RepositoryName, digest: &Digest) -> Result<(), String> {
+        self.undone.lock().unwrap().push(digest.clone());
+        Ok(())
     }
 }
 
@@ -113,7 +130,92 @@ fn recorder(tags: &[(&str, &str)], refuse: bool) -> Recorder {
         refuse_with_405: refuse,
         new_indexes: vec![],
         failing: vec![],
+        refused: vec![],
+        undoes: false,
+        undone: StdMutex::new(vec![]),
     }
+}
+
+/// An untagged image with a cosign signature (attachment tag) and an SBOM (subject): all
+/// three doomed.
+fn signed_image() -> Inventory {
+    let mut signature = Manifest::new(d("signature"), ManifestKind::Image);
+    signature.tags = vec![format!("sha256-{}.sig", d("image").hex())];
+    let mut sbom = Manifest::new(d("sbom"), ManifestKind::Artifact);
+    sbom.subject = Some(d("image"));
+    let mut manifests = vec![
+        Manifest::new(d("image"), ManifestKind::Image),
+        signature,
+        sbom,
+    ];
+    manifests.sort_by(|a, b| a.digest.cmp(&b.digest));
+    Inventory {
+        repositories: vec![Repository {
+            name: "app".parse().unwrap(),
+            manifests,
+            problems: vec![],
+            notes: vec![],
+        }],
+    }
+}
+
+/// Issue 25, defect 4: a tag pushed onto the image before its signature's turn keeps the
+/// image (raced), so the signature and the SBOM, which go first, wait with it.
+#[tokio::test]
+async fn referrers_wait_while_their_image_gained_a_tag() {
+    let inventory = signed_image();
+    let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    assert_eq!(plan.deletion_count(), 3);
+    let provider = recorder(&[("image", "hotfix")], false);
+    let applied = run(&plan, &inventory, &provider, 4, false).await;
+    let key = |n: &str| ("app".parse().unwrap(), d(n));
+    for referrer in ["signature", "sbom"] {
+        assert_eq!(
+            applied.outcomes[&key(referrer)],
+            DeletionOutcome::Held { behind: d("image") },
+            "{referrer}"
+        );
+    }
+    assert!(matches!(
+        applied.outcomes[&key("image")],
+        DeletionOutcome::SkippedRaced { .. }
+    ));
+    assert!(provider.deleted.lock().unwrap().is_empty());
+}
+
+/// Issue 25, defect 4: the registry keeps the image by a rule of its own after its referrers
+/// went; a registry that can put them back does so at once.
+#[tokio::test]
+async fn referrers_are_put_back_when_their_image_stays() {
+    let inventory = signed_image();
+    let plan = plan(&inventory, &policy_keep_none(), chrono::Utc::now());
+    let mut provider = recorder(&[], false);
+    provider.refused = vec![d("image")];
+    provider.undoes = true;
+    let applied = run(&plan, &inventory, &provider, 4, false).await;
+    let key = |n: &str| ("app".parse().unwrap(), d(n));
+    for referrer in ["signature", "sbom"] {
+        assert_eq!(
+            applied.outcomes[&key(referrer)],
+            DeletionOutcome::Restored {
+                because: d("image")
+            },
+            "{referrer}"
+        );
+    }
+    let mut undone = provider.undone.lock().unwrap().clone();
+    undone.sort();
+    let mut expected = vec![d("signature"), d("sbom")];
+    expected.sort();
+    assert_eq!(undone, expected);
+    // Without the power to put back, they stay deleted (the next run deletes the image).
+    let mut provider = recorder(&[], false);
+    provider.refused = vec![d("image")];
+    let applied = run(&plan, &inventory, &provider, 4, false).await;
+    assert_eq!(
+        applied.outcomes[&key("signature")],
+        DeletionOutcome::Deleted
+    );
 }
 
 async fn run(

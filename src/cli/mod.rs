@@ -136,6 +136,8 @@ pub mod env {
     pub const MARKDOWN_FILE: &str = "REGSWEEP_MARKDOWN_FILE";
     /// Also write the JSON report to this file.
     pub const JSON_FILE: &str = "REGSWEEP_JSON_FILE";
+    /// GHCR: the undo journal, one line per deleted version as it goes.
+    pub const JOURNAL: &str = "REGSWEEP_JOURNAL";
 }
 
 /// What regsweep does besides a run.
@@ -156,14 +158,19 @@ pub enum Command {
         #[arg(value_name = "PLAN.json")]
         plan: Option<std::path::PathBuf>,
     },
-    /// GHCR: restore the package versions a run deleted, from that run's JSON report (GitHub
-    /// keeps deleted versions for 30 days). Takes the same GHCR options as the run
+    /// GHCR: restore the package versions a run deleted, from its journal (the newest run in
+    /// it) or its JSON report (GitHub keeps deleted versions for 30 days). Takes the same GHCR
+    /// options as the run
     Restore {
-        /// The JSON report of the run to undo (REGSWEEP_JSON_FILE, or --output json)
+        /// The run's journal (REGSWEEP_JOURNAL) or JSON report (REGSWEEP_JSON_FILE, or
+        /// --output json)
         #[arg(long, value_name = "REPORT.json")]
         from: std::path::PathBuf,
     },
 }
+
+/// Where a GHCR run records what it deleted when neither `--journal` nor REGSWEEP_JOURNAL says.
+pub const DEFAULT_JOURNAL: &str = "regsweep-journal.jsonl";
 
 /// Where `plan` writes and `apply` reads when neither the command line nor REGSWEEP_PLAN says.
 pub const DEFAULT_PLAN_FILE: &str = "regsweep-plan.json";
@@ -491,6 +498,12 @@ pub struct Cli {
     /// Also write the JSON report to this file, whatever --output prints
     #[arg(long, global = true, env = env::JSON_FILE, value_name = "PATH")]
     pub json_file: Option<String>,
+
+    /// GHCR: append each package version to this file as it is deleted (one JSON line,
+    /// synced to disk): the undo record `regsweep restore --from` takes, even when the run is
+    /// killed before its report. Keep it with the run's logs (30 days)
+    #[arg(long, global = true, env = env::JOURNAL, value_name = "PATH", default_value = DEFAULT_JOURNAL)]
+    pub journal: std::path::PathBuf,
 
     /// Inside GitHub Actions (`GITHUB_ACTIONS=true`): append the Markdown report to the job
     /// summary, write the step outputs and the JSON report file, annotate warnings

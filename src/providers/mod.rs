@@ -309,10 +309,43 @@ pub trait Provider: Send + Sync {
         digest: &Digest,
     ) -> impl Future<Output = Result<Deletion, DeleteError>> + Send;
 
-    /// Whether deletions go parents and subjects first (the registry takes children and
-    /// accessories along: Harbor) instead of the planner's referrers-first order.
+    /// Whether deletions go parents and subjects first instead of the planner's
+    /// referrers-first order: the registry takes children and accessories along (Harbor), or
+    /// may keep a manifest by a rule of its own after its signature is gone (GitLab's
+    /// protected tags), so a referrer or attachment must wait until what it belongs to went.
     fn deletes_subjects_first(&self) -> bool {
         false
+    }
+
+    /// Whether the registry deletes an index's untagged children and a subject's
+    /// accessories together with it (Harbor): the plan then keeps what would take a kept
+    /// manifest along.
+    fn takes_along(&self) -> bool {
+        false
+    }
+
+    /// Gets ready for the first deletion (GHCR opens its undo journal), so that what would
+    /// stop the run stops it before anything is deleted.
+    fn prepare_to_delete(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether [`Provider::undo_deletion`] can put back what this run deleted (GitHub keeps
+    /// deleted package versions for 30 days). In the referrers-first order a signature goes
+    /// before its image; when the image then stays (the registry keeps it by a rule of its
+    /// own, or a push raced), the signature is put back at once.
+    fn undoes_deletions(&self) -> bool {
+        false
+    }
+
+    /// Puts back a manifest this run deleted (see [`Provider::undoes_deletions`]).
+    fn undo_deletion(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = (repository, digest);
+        async { Err("this registry cannot put back what was deleted".to_string()) }
     }
 
     /// What the report must say about what this provider cannot see or do.

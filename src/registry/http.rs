@@ -91,6 +91,10 @@ pub struct Answer {
     pub headers: HeaderMap,
     /// The body.
     pub body: bytes::Bytes,
+    /// Which attempt this answer came to (1: the first). A later attempt means earlier ones
+    /// were sent and may have done their work (a DELETE whose answer was lost): a 404 to the
+    /// retry of a DELETE is then most likely this run's own deletion.
+    pub attempt: u32,
 }
 
 impl Answer {
@@ -262,6 +266,7 @@ impl Http {
             status,
             headers,
             body,
+            attempt: 1,
         })
     }
 
@@ -333,7 +338,10 @@ impl Http {
                     );
                     self.control.wait(delay, &reason).await?;
                 }
-                (_, Ok(answer)) => return Ok(answer),
+                (_, Ok(mut answer)) => {
+                    answer.attempt = attempt;
+                    return Ok(answer);
+                }
                 (_, Err(error)) => {
                     return Err(HttpError::Unreachable {
                         message: error_chain(&error),

@@ -100,6 +100,8 @@ pub struct Json {
     pub body: Value,
     /// The URL asked.
     pub url: Url,
+    /// Which attempt the answer came to (1: the first; see `http::Answer::attempt`).
+    pub attempt: u32,
 }
 
 impl Json {
@@ -248,6 +250,7 @@ impl RestApi {
             headers: answer.headers,
             body,
             url,
+            attempt: answer.attempt,
         })
     }
 

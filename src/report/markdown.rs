@@ -64,6 +64,10 @@ fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
             "not deleted: waits for `{}`, which was not deleted",
             behind.short()
         ),
+        Some(DeletionOutcome::Restored { because }) => format!(
+            "deleted, then put back: `{}`, which it belongs to, stays",
+            because.short()
+        ),
         Some(DeletionOutcome::NotAttempted) | None => "not deleted: the run stopped".into(),
     }
 }

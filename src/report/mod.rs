@@ -350,7 +350,7 @@ pub fn summarize(
                             totals.not_attempted += 1;
                             false
                         }
-                        Some(DeletionOutcome::Held { .. }) => {
+                        Some(DeletionOutcome::Held { .. } | DeletionOutcome::Restored { .. }) => {
                             totals.held += 1;
                             false
                         }

@@ -174,6 +174,13 @@ fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Op
                 behind.short()
             )),
         ),
+        Some(DeletionOutcome::Restored { because }) => (
+            "[restored]".into(),
+            Some(format!(
+                "deleted before {}, which stays (see there): put back",
+                because.short()
+            )),
+        ),
         Some(DeletionOutcome::NotAttempted) | None => {
             ("[not deleted]".into(), Some("the run stopped first".into()))
         }

@@ -1,4 +1,5 @@
-//! restore: `regsweep restore --from report.json`, GitHub's 30-day undo of a run's deletions.
+//! restore: `regsweep restore --from <journal or report.json>`, GitHub's 30-day undo of a
+//! run's deletions.
 
 use super::{ExitStatus, RunError};
 use crate::control::Control;
@@ -22,11 +23,22 @@ pub async fn restore(
     };
     let text = std::fs::read_to_string(report)
         .map_err(|e| RunError::Usage(format!("cannot read `{}`: {e}", report.display())))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        RunError::Usage(format!("`{}` is not a JSON report: {e}", report.display()))
+    // A JSON report is one object; a journal is one JSON line per event.
+    let versions = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(json) if json.is_object() && json.get("repositories").is_some() => {
+            crate::providers::ghcr::deleted_versions(&json)
+        }
+        _ => crate::providers::ghcr::journal::deleted_versions(&text).map(|(run, versions)| {
+            eprintln!("regsweep: restoring the run of {run} from its journal");
+            versions
+        }),
+    }
+    .map_err(|e| {
+        RunError::Usage(format!(
+            "`{}` is neither a regsweep journal nor a JSON report: {e}",
+            report.display()
+        ))
     })?;
-    let versions = crate::providers::ghcr::deleted_versions(&json)
-        .map_err(|e| RunError::Usage(format!("`{}`: {e}", report.display())))?;
     let (http, client) = super::clients(settings, control)?;
     let provider = Ghcr::open(http, options, client, settings.concurrency).await?;
     let mut restored = 0;

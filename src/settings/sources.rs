@@ -204,6 +204,7 @@ fn ghcr(cli: &Cli) -> Result<Chosen, SettingsError> {
             owner: owner.to_string(),
             api_url,
             token: SecretStringEq(token),
+            journal: cli.journal.clone(),
         }),
         registry_url,
         url_credentials,

@@ -252,6 +252,10 @@ impl GhcrApi {
         let answer = self.rest.call(Method::DELETE, url, None, &action).await?;
         match answer.status {
             StatusCode::NO_CONTENT | StatusCode::OK => Ok(VersionDeleted::Now),
+            // A retry answered 404: an earlier attempt was sent and its answer lost (a
+            // timeout, a 5xx from GitHub's edge), and most likely deleted the version. It is
+            // recorded as this run's deletion, so that `regsweep restore` puts it back.
+            StatusCode::NOT_FOUND if answer.attempt > 1 => Ok(VersionDeleted::Now),
             StatusCode::NOT_FOUND => Ok(VersionDeleted::Already),
             // GitHub's own rules answer 400: "You cannot delete the last tagged version of a
             // package…", "Publicly visible package versions with more than 5000 downloads…".

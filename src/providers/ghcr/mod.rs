@@ -8,6 +8,7 @@
 //! package) keep what they keep, reported as such.
 
 pub mod client;
+pub mod journal;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -37,11 +38,14 @@ pub struct GhcrSettings {
     pub api_url: Url,
     /// `GITHUB_TOKEN`.
     pub token: SecretStringEq,
+    /// `REGSWEEP_JOURNAL`: where each deleted version is recorded as it goes.
+    pub journal: std::path::PathBuf,
 }
 
 /// What the report says about GHCR runs.
 pub const NOTICE: &str = "GitHub frees the space of deleted package versions itself; a deleted \
-version can be restored for 30 days: `regsweep restore --from <this run's JSON report>`";
+version can be restored for 30 days: `regsweep restore --from <this run's journal \
+(REGSWEEP_JOURNAL) or JSON report>`";
 
 /// A GitHub owner's container packages.
 #[derive(Debug)]
@@ -52,6 +56,8 @@ pub struct Ghcr {
     concurrency: usize,
     /// The version id of each manifest, per repository, from discovery.
     ids: Mutex<HashMap<RepositoryName, HashMap<Digest, u64>>>,
+    /// The undo record, written as versions are deleted.
+    journal: journal::Journal,
 }
 
 /// When a version was pushed: `updated_at`, else `created_at`.
@@ -91,6 +97,10 @@ impl Ghcr {
             client,
             concurrency: concurrency.max(1),
             ids: Mutex::default(),
+            journal: journal::Journal::new(
+                settings.journal.clone(),
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
         })
     }
 
@@ -251,6 +261,22 @@ pub fn deleted_versions(report: &serde_json::Value) -> Result<Vec<DeletedVersion
 }
 
 impl Ghcr {
+    /// The package version id of `digest`, from discovery.
+    fn version_id(&self, repository: &RepositoryName, digest: &Digest) -> Result<u64, DeleteError> {
+        self.ids
+            .lock()
+            .expect("the id lock is never poisoned")
+            .get(repository)
+            .and_then(|ids| ids.get(digest))
+            .copied()
+            .ok_or_else(|| {
+                DeleteError::new(
+                    format!("no package version is known for `{digest}`"),
+                    Reach::Manifest,
+                )
+            })
+    }
+
     /// Restores `version` (POST `…/versions/{id}/restore`).
     pub async fn restore(&self, version: &DeletedVersion) -> Result<(), ApiError> {
         let package = self.package_of(&version.repository);
@@ -334,25 +360,50 @@ impl Provider for Ghcr {
         repository: &RepositoryName,
         digest: &Digest,
     ) -> Result<Deletion, DeleteError> {
-        let id = self
-            .ids
-            .lock()
-            .expect("the id lock is never poisoned")
-            .get(repository)
-            .and_then(|ids| ids.get(digest))
-            .copied()
-            .ok_or_else(|| {
-                DeleteError::new(
-                    format!("no package version is known for `{digest}`"),
-                    Reach::Manifest,
-                )
-            })?;
+        let id = self.version_id(repository, digest)?;
         let package = self.package_of(repository.as_str());
         match self.api.delete(&self.owner, &package, id).await? {
-            VersionDeleted::Now => Ok(Deletion::Deleted),
+            VersionDeleted::Now => {
+                // Recorded before the run goes on: the journal is what `restore` reads when
+                // the run is killed before its report.
+                self.journal
+                    .record("deleted", repository.as_str(), digest.as_str(), id)
+                    .map_err(|e| {
+                        DeleteError::new(
+                            format!("`{digest}` was deleted, but {e}; stopping"),
+                            Reach::Run,
+                        )
+                    })?;
+                Ok(Deletion::Deleted)
+            }
             VersionDeleted::Already => Ok(Deletion::AlreadyGone),
             VersionDeleted::Refused(reason) => Ok(Deletion::KeptByRegistry { reason }),
         }
+    }
+
+    fn prepare_to_delete(&self) -> Result<(), String> {
+        self.journal.open()
+    }
+
+    fn undoes_deletions(&self) -> bool {
+        true
+    }
+
+    async fn undo_deletion(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<(), String> {
+        let id = self
+            .version_id(repository, digest)
+            .map_err(|e| e.to_string())?;
+        let package = self.package_of(repository.as_str());
+        self.api
+            .restore(&self.owner, &package, id)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.journal
+            .record("restored", repository.as_str(), digest.as_str(), id)
     }
 
     fn notices(&self) -> Vec<String> {

@@ -342,6 +342,14 @@ impl Provider for Gitlab {
         Ok(Deletion::Untagged { tags: deleted })
     }
 
+    /// A protected tag keeps its manifest after its signature's tag would be gone: the
+    /// signature waits for its image (issue 25, defect 4). A signature left by a run that
+    /// stopped between the two is deleted by the next (its untagged target is found in the
+    /// registry).
+    fn deletes_subjects_first(&self) -> bool {
+        true
+    }
+
     fn notices(&self) -> Vec<String> {
         vec![NOTICE.to_string()]
     }

@@ -381,6 +381,10 @@ impl Provider for Harbor {
         true
     }
 
+    fn takes_along(&self) -> bool {
+        true
+    }
+
     fn gc_advice(&self, sweep: UntaggedSweep) -> Option<GarbageCollectionAdvice> {
         let (untagged, kind, why) = gc_type(sweep);
         Some(GarbageCollectionAdvice {
