@@ -89,8 +89,9 @@ fn every_action_input_reaches_a_real_option_with_its_default() {
         if name == "version" {
             continue; // the installer's, not the binary's
         }
-        // The plan artifact's: uploaded and downloaded by the action's own steps.
-        if ["plan-artifact", "plan-run-id"].contains(&name.as_str()) {
+        // The plan's and the journal's artifacts: uploaded and downloaded by the action's
+        // own steps.
+        if ["plan-artifact", "plan-run-id", "journal-artifact"].contains(&name.as_str()) {
             let used = steps.iter().any(|step| {
                 step["with"].as_hash().is_some_and(|with| {
                     with.values()
