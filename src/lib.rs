@@ -14,6 +14,7 @@ pub mod control;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod progress;
 pub mod providers;
 pub mod publish;

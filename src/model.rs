@@ -386,6 +386,17 @@ pub enum Reason {
     },
     /// The repository's discovery was incomplete: nothing in it is deleted.
     DiscoveryIncomplete,
+    /// Carries a tag the retention policy keeps (a policy file): `rule` kept it, or no rule
+    /// selects it (none).
+    TagKept {
+        /// The tag.
+        tag: Tag,
+        /// The rule that keeps it; none: no rule selects the tag.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+    },
+    /// Untagged, and the policy file says `untagged: keep`.
+    UntaggedKept,
     /// The registry deletes a manifest's untagged children and accessories with it (Harbor),
     /// and `kept`, which the plan keeps, is one of them: deleting this one would take it.
     TakesKeptAlong {
@@ -399,6 +410,9 @@ pub enum Reason {
         /// Its position among the hash-tagged manifests, newest first.
         rank: usize,
     },
+    /// Every tag it carries is removed by the retention policy's rules (a policy file), and
+    /// nothing kept references it.
+    TagsRemoved,
     /// Untagged child of an index that is deleted, and nothing kept references it.
     ChildOfDeletedIndex {
         /// One index that listed it.
@@ -428,9 +442,12 @@ impl Reason {
             | Reason::ReferrerOfKept { .. }
             | Reason::AttachmentOfKept { .. }
             | Reason::DiscoveryIncomplete
-            | Reason::TakesKeptAlong { .. } => Action::Keep,
+            | Reason::TakesKeptAlong { .. }
+            | Reason::TagKept { .. }
+            | Reason::UntaggedKept => Action::Keep,
             Reason::Untagged
             | Reason::OldHashTag { .. }
+            | Reason::TagsRemoved
             | Reason::ChildOfDeletedIndex { .. }
             | Reason::ReferrerOfDeleted { .. }
             | Reason::AttachmentOfDeleted { .. } => Action::Delete,
@@ -449,6 +466,9 @@ impl Reason {
             Reason::AttachmentOfKept { .. } => "attachment_of_kept",
             Reason::DiscoveryIncomplete => "discovery_incomplete",
             Reason::TakesKeptAlong { .. } => "takes_kept_along",
+            Reason::TagKept { .. } => "tag_kept",
+            Reason::UntaggedKept => "untagged_kept",
+            Reason::TagsRemoved => "tags_removed",
             Reason::Untagged => "untagged",
             Reason::OldHashTag { .. } => "old_hash_tag",
             Reason::ChildOfDeletedIndex { .. } => "child_of_deleted_index",
@@ -471,6 +491,35 @@ pub struct Decision {
     pub effective_date: Option<DateTime<Utc>>,
 }
 
+/// What becomes of one tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TagAction {
+    /// It stays.
+    Keep,
+    /// Removed from a manifest that stays (the manifest is kept for another reason).
+    Untag,
+    /// Deleted with its manifest.
+    Delete,
+}
+
+/// The retention policy's decision about one tag, with the rule and why (`pr-12`: removed by
+/// "pull requests": 5th newest of pr-*, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagDecision {
+    /// The manifest it points at.
+    pub digest: Digest,
+    /// The tag.
+    pub tag: Tag,
+    /// What becomes of it.
+    pub action: TagAction,
+    /// The rule that decided it (none: no rule selects it, or an attachment tag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Why, in words.
+    pub why: String,
+}
+
 /// The plan for one repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepositoryPlan {
@@ -481,6 +530,10 @@ pub struct RepositoryPlan {
     /// Deletions in batches: each batch may run concurrently, batches run in order, so that
     /// nothing is deleted before whatever references it.
     pub deletion_batches: Vec<Vec<Digest>>,
+    /// With a policy file: every tag's decision, manifest by manifest (the seed's policy has
+    /// none: it never removes a tag from an image it keeps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<TagDecision>,
 }
 
 /// The planner's output: a decision for every manifest of every repository it was given.
@@ -488,9 +541,20 @@ pub struct RepositoryPlan {
 pub struct Plan {
     /// Per repository, sorted by name.
     pub repositories: Vec<RepositoryPlan>,
+    /// Rules of the policy file that select no tag in any repository planned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unused_rules: Vec<String>,
+    /// Repositories read but not selected by the policy file's `repositories`: untouched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unselected: Vec<RepositoryName>,
 }
 
 impl RepositoryPlan {
+    /// The tags this plan removes from manifests that stay.
+    pub fn untags(&self) -> impl Iterator<Item = &TagDecision> {
+        self.tags.iter().filter(|t| t.action == TagAction::Untag)
+    }
+
     /// The digests this plan deletes, in decision order (by digest).
     pub fn deletions(&self) -> impl Iterator<Item = &Digest> {
         self.decisions
@@ -501,6 +565,11 @@ impl RepositoryPlan {
 }
 
 impl Plan {
+    /// How many tags the plan removes from manifests that stay.
+    pub fn untag_count(&self) -> usize {
+        self.repositories.iter().map(|r| r.untags().count()).sum()
+    }
+
     /// How many manifests the plan deletes.
     pub fn deletion_count(&self) -> usize {
         self.repositories

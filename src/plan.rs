@@ -1,10 +1,12 @@
 //! plan: decides what to keep and what to delete, and why. Never deletes, never reads a clock.
 //!
 //! `plan(&Inventory, &Policy, now) -> Plan` is a pure function: the same inputs always give the
-//! same plan. The semantics are those of `design.md` → "Policy semantics": a mark phase from
-//! roots (version tags, the newest hash tags, young manifests, orphaned attachments) along
-//! edges (index → children, subject → referrers, target → attachments), then everything
-//! unmarked is deleted, in an order where nothing is deleted before what references it.
+//! same plan. The semantics are those of `design.md` → "Policy semantics" and "Retention
+//! policies": the rule language (`crate::policy`) decides every tag; then a mark phase from
+//! roots (manifests with a kept tag, young manifests, untagged ones the policy keeps, orphaned
+//! attachments) along edges (index → children, subject → referrers, target → attachments),
+//! then everything unmarked is deleted, in an order where nothing is deleted before what
+//! references it, and a tag the rules remove from a kept manifest is untagged.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -17,8 +19,10 @@ pub mod untagged;
 
 use crate::model::{
     Action, Decision, Digest, Inventory, Manifest, ManifestKind, Plan, Reason, Repository,
-    RepositoryName, RepositoryPlan, Tag,
+    RepositoryName, RepositoryPlan, TagAction, TagDecision,
 };
+use crate::policy::decide::{decide, Image};
+use crate::policy::{RetentionPolicy, Untagged};
 
 /// The default `HASH_TAG_PATTERN`.
 pub const DEFAULT_HASH_TAG_PATTERN: &str = "^[0-9a-f]{7,12}$";
@@ -36,6 +40,9 @@ pub struct Policy {
     pub min_age: Duration,
     /// Only plan these repositories (`REPO_FILTER`, `REGSWEEP_REPOSITORIES`); empty: all.
     pub repositories: Vec<RepositoryName>,
+    /// The policy file's rules (`--policy`), when one was given: then `hash_tag_pattern` and
+    /// `hash_tag_keep` play no part (giving both is refused before a run).
+    pub file: Option<std::sync::Arc<RetentionPolicy>>,
     /// The registry deletes a manifest's untagged children and its accessories (referrers,
     /// signatures) together with it (Harbor): a manifest is then kept while the plan keeps
     /// something it would take along. Not the user's choice: the provider's nature.
@@ -50,8 +57,42 @@ impl Default for Policy {
             hash_tag_keep: DEFAULT_HASH_TAG_KEEP,
             min_age: Duration::zero(),
             repositories: Vec::new(),
+            file: None,
             takes_along: false,
         }
+    }
+}
+
+impl Policy {
+    /// The rules that decide tags: the policy file's, or the seed's made of
+    /// `HASH_TAG_PATTERN` and `HASH_TAG_KEEP`.
+    pub fn retention(&self) -> std::borrow::Cow<'_, RetentionPolicy> {
+        match &self.file {
+            Some(file) => std::borrow::Cow::Borrowed(file.as_ref()),
+            None => std::borrow::Cow::Owned(RetentionPolicy::seed(
+                &self.hash_tag_pattern,
+                self.hash_tag_keep,
+            )),
+        }
+    }
+
+    /// The minimum age: the policy file's `min-age:` when it says one, else
+    /// `REGSWEEP_MIN_AGE`.
+    pub fn min_age(&self) -> Duration {
+        self.file
+            .as_ref()
+            .and_then(|f| f.min_age)
+            .unwrap_or(self.min_age)
+    }
+
+    /// Whether the repository is one to plan: named by the options (when they name any) and
+    /// selected by the policy file's `repositories` (when it has them).
+    pub fn selects(&self, repository: &RepositoryName) -> bool {
+        (self.repositories.is_empty() || self.repositories.contains(repository))
+            && self
+                .file
+                .as_ref()
+                .is_none_or(|f| f.repositories.selects(repository.as_str()))
     }
 }
 
@@ -113,13 +154,43 @@ pub fn attachment_target(tag: &str) -> Option<Digest> {
 
 /// Plans every repository of `inventory` that passes the policy's repository filter.
 pub fn plan(inventory: &Inventory, policy: &Policy, now: DateTime<Utc>) -> Plan {
-    let repositories = inventory
-        .repositories
-        .iter()
-        .filter(|r| policy.repositories.is_empty() || policy.repositories.contains(&r.name))
-        .map(|r| plan_repository(r, policy, now))
-        .collect();
-    Plan { repositories }
+    let retention = policy.retention();
+    let mut rule_used = vec![false; retention.rules.len()];
+    let mut unselected = Vec::new();
+    let mut repositories = Vec::new();
+    for repository in &inventory.repositories {
+        if !policy.selects(&repository.name) {
+            if policy.repositories.is_empty() || policy.repositories.contains(&repository.name) {
+                unselected.push(repository.name.clone());
+            }
+            continue;
+        }
+        repositories.push(plan_repository(
+            repository,
+            policy,
+            &retention,
+            &mut rule_used,
+            now,
+        ));
+    }
+    // A rule that selects no tag anywhere is worth a warning (a typo in its patterns): said
+    // of a policy file only, and only when some repository was read completely.
+    let unused_rules = if retention.is_seed() || repositories.is_empty() {
+        Vec::new()
+    } else {
+        retention
+            .rules
+            .iter()
+            .zip(&rule_used)
+            .filter(|(_, used)| !**used)
+            .map(|(rule, _)| rule.name.clone())
+            .collect()
+    };
+    Plan {
+        repositories,
+        unused_rules,
+        unselected,
+    }
 }
 
 /// Per-repository lookups the planner needs, built once (linear in the repository's size).
@@ -130,8 +201,8 @@ struct Graph<'a> {
     references: Vec<Vec<usize>>,
     /// Per manifest: the manifests that reference it, with the edge's kind.
     referenced_by: Vec<Vec<(usize, Edge)>>,
-    /// Per manifest: the kinds of its tags.
-    tag_kinds: Vec<Vec<(Tag, TagKind)>>,
+    /// Per manifest: whether it carries an attachment tag (`sha256-<hex>…`).
+    attached: Vec<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +216,7 @@ enum Edge {
 }
 
 impl<'a> Graph<'a> {
-    fn new(repository: &'a Repository, policy: &Policy) -> Graph<'a> {
+    fn new(repository: &'a Repository) -> Graph<'a> {
         let manifests = repository.manifests.as_slice();
         let position: HashMap<&Digest, usize> = manifests
             .iter()
@@ -154,12 +225,12 @@ impl<'a> Graph<'a> {
             .collect();
         let mut references = vec![Vec::new(); manifests.len()];
         let mut referenced_by = vec![Vec::new(); manifests.len()];
-        let mut tag_kinds = Vec::with_capacity(manifests.len());
+        let mut attached = Vec::with_capacity(manifests.len());
         for (i, manifest) in manifests.iter().enumerate() {
-            let kinds: Vec<(Tag, TagKind)> = manifest
+            let targets: Vec<Digest> = manifest
                 .tags
                 .iter()
-                .map(|t| (t.clone(), classify_tag(t, policy)))
+                .filter_map(|t| attachment_target(t))
                 .collect();
             let mut add = |target: &Digest, edge: Edge| {
                 if let Some(&j) = position.get(target) {
@@ -175,12 +246,10 @@ impl<'a> Graph<'a> {
             if let Some(subject) = &manifest.subject {
                 add(subject, Edge::Subject);
             }
-            for (_, kind) in &kinds {
-                if let TagKind::Attachment { target } = kind {
-                    add(target, Edge::Attachment);
-                }
+            for target in &targets {
+                add(target, Edge::Attachment);
             }
-            tag_kinds.push(kinds);
+            attached.push(!targets.is_empty());
         }
         for list in referenced_by.iter_mut() {
             list.sort_by(|a, b| manifests[a.0].digest.cmp(&manifests[b.0].digest));
@@ -191,12 +260,8 @@ impl<'a> Graph<'a> {
             position,
             references,
             referenced_by,
-            tag_kinds,
+            attached,
         }
-    }
-
-    fn has_kind(&self, i: usize, wanted: fn(&TagKind) -> bool) -> bool {
-        self.tag_kinds[i].iter().any(|(_, k)| wanted(k))
     }
 
     /// The creation date: config `created`; for an index the newest of its children's.
@@ -227,16 +292,22 @@ impl<'a> Graph<'a> {
     }
 }
 
-fn plan_repository(repository: &Repository, policy: &Policy, now: DateTime<Utc>) -> RepositoryPlan {
-    let graph = Graph::new(repository, policy);
+fn plan_repository(
+    repository: &Repository,
+    policy: &Policy,
+    retention: &RetentionPolicy,
+    rule_used: &mut [bool],
+    now: DateTime<Utc>,
+) -> RepositoryPlan {
+    let graph = Graph::new(repository);
     let count = repository.manifests.len();
     let mut memo = vec![None; count];
+    // The image date (`design.md`, retention policies, point 6): the config's `created` (an
+    // index: its newest child's), else the time it was pushed.
+    let created: Vec<Option<DateTime<Utc>>> =
+        (0..count).map(|i| graph.created(i, &mut memo)).collect();
     let effective: Vec<Option<DateTime<Utc>>> = (0..count)
-        .map(|i| {
-            graph
-                .created(i, &mut memo)
-                .or(repository.manifests[i].pushed)
-        })
+        .map(|i| created[i].or(repository.manifests[i].pushed))
         .collect();
 
     if !repository.problems.is_empty() {
@@ -255,45 +326,71 @@ fn plan_repository(repository: &Repository, policy: &Policy, now: DateTime<Utc>)
             name: repository.name.clone(),
             decisions,
             deletion_batches: Vec::new(),
+            tags: Vec::new(),
         };
     }
 
-    // Rank hash-tagged manifests newest first; a manifest with several hash tags counts once;
-    // ties (and unknown dates, ranked last) broken by digest.
-    let mut hash_tagged: Vec<usize> = (0..count)
-        .filter(|&i| graph.has_kind(i, |k| *k == TagKind::Hash))
+    // Every tag decided by the rules.
+    let images: Vec<Image<'_>> = repository
+        .manifests
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Image {
+            digest: &m.digest,
+            tags: &m.tags,
+            date: effective[i],
+            date_is_push_time: created[i].is_none() && effective[i].is_some(),
+        })
         .collect();
-    hash_tagged.sort_by(|&a, &b| {
-        effective[b]
-            .cmp(&effective[a])
-            .then_with(|| graph.manifests[a].digest.cmp(&graph.manifests[b].digest))
-    });
-    let mut hash_rank = vec![0usize; count];
-    for (position, &i) in hash_tagged.iter().enumerate() {
-        hash_rank[i] = position + 1;
+    let decided = decide(retention, &repository.name, &images, now);
+    for (used, here) in rule_used.iter_mut().zip(&decided.rule_used) {
+        *used |= *here;
     }
+    let seed = retention.is_seed();
 
     // Roots, in order of precedence.
-    let mut reasons: Vec<Option<Reason>> = vec![None; count];
-    for i in 0..count {
-        let manifest = &graph.manifests[i];
-        let reason = if graph.has_kind(i, |k| *k == TagKind::Version) {
-            Some(Reason::VersionTag)
-        } else if hash_rank[i] != 0 && hash_rank[i] <= policy.hash_tag_keep {
-            Some(Reason::RecentHashTag { rank: hash_rank[i] })
-        } else if is_too_young(manifest, effective[i], policy, now) {
-            Some(Reason::TooYoung)
+    let mut reasons: Vec<Option<Reason>> = Vec::with_capacity(count);
+    for (i, manifest) in graph.manifests.iter().enumerate() {
+        let verdicts = || manifest.tags.iter().zip(&decided.tags[i]);
+        let unselected = verdicts().find(|(_, v)| v.as_ref().is_some_and(|v| v.rule.is_none()));
+        let kept = verdicts().find(|(_, v)| v.as_ref().is_some_and(|v| v.kept));
+        let reason = if seed {
+            // The seed's reasons, as its report has always shown them.
+            if unselected.is_some() {
+                Some(Reason::VersionTag)
+            } else if kept.is_some() {
+                Some(Reason::RecentHashTag {
+                    rank: decided.rank[i].unwrap_or_default(),
+                })
+            } else {
+                None
+            }
         } else {
-            graph.tag_kinds[i].iter().find_map(|(_, kind)| match kind {
-                TagKind::Attachment { target } if !graph.position.contains_key(target) => {
-                    Some(Reason::AttachmentTargetMissing {
-                        target: target.clone(),
-                    })
-                }
-                _ => None,
+            kept.map(|(tag, verdict)| Reason::TagKept {
+                tag: tag.clone(),
+                rule: verdict
+                    .as_ref()
+                    .and_then(|v| v.rule)
+                    .map(|r| retention.rules[r].name.clone()),
             })
-        };
-        reasons[i] = reason;
+        }
+        .or_else(|| is_too_young(manifest, effective[i], policy, now).then_some(Reason::TooYoung))
+        .or_else(|| {
+            (manifest.tags.is_empty() && retention.untagged == Untagged::Keep)
+                .then_some(Reason::UntaggedKept)
+        })
+        .or_else(|| {
+            manifest
+                .tags
+                .iter()
+                .find_map(|tag| match attachment_target(tag) {
+                    Some(target) if !graph.position.contains_key(&target) => {
+                        Some(Reason::AttachmentTargetMissing { target })
+                    }
+                    _ => None,
+                })
+        });
+        reasons.push(reason);
     }
 
     // Mark: everything reachable from a root is kept.
@@ -304,13 +401,18 @@ fn plan_repository(repository: &Repository, policy: &Policy, now: DateTime<Utc>)
     }
 
     // Sweep: everything unmarked is deleted, with the most specific reason.
-    for i in 0..count {
-        if reasons[i].is_some() {
+    for (i, slot) in reasons.iter_mut().enumerate() {
+        if slot.is_some() {
             continue;
         }
         let manifest = &graph.manifests[i];
-        let reason = if hash_rank[i] != 0 {
-            Reason::OldHashTag { rank: hash_rank[i] }
+        let removed_by_rules = decided.tags[i].iter().any(Option::is_some);
+        let reason = if seed && decided.rank[i].is_some() {
+            Reason::OldHashTag {
+                rank: decided.rank[i].unwrap_or_default(),
+            }
+        } else if !seed && removed_by_rules {
+            Reason::TagsRemoved
         } else if let Some(subject) = manifest
             .subject
             .as_ref()
@@ -319,13 +421,13 @@ fn plan_repository(repository: &Repository, policy: &Policy, now: DateTime<Utc>)
             Reason::ReferrerOfDeleted {
                 subject: subject.clone(),
             }
-        } else if let Some(target) = graph.tag_kinds[i].iter().find_map(|(_, k)| match k {
-            TagKind::Attachment { target } if graph.position.contains_key(target) => Some(target),
-            _ => None,
-        }) {
-            Reason::AttachmentOfDeleted {
-                target: target.clone(),
-            }
+        } else if let Some(target) = manifest
+            .tags
+            .iter()
+            .filter_map(|t| attachment_target(t))
+            .find(|target| graph.position.contains_key(target))
+        {
+            Reason::AttachmentOfDeleted { target }
         } else if let Some(&(index, _)) = graph.referenced_by[i]
             .iter()
             .find(|(_, e)| *e == Edge::Child)
@@ -336,7 +438,7 @@ fn plan_repository(repository: &Repository, policy: &Policy, now: DateTime<Utc>)
         } else {
             Reason::Untagged
         };
-        reasons[i] = Some(reason);
+        *slot = Some(reason);
     }
 
     let decisions: Vec<Decision> = reasons
@@ -353,11 +455,76 @@ fn plan_repository(repository: &Repository, policy: &Policy, now: DateTime<Utc>)
         })
         .collect();
     let deletion_batches = deletion_batches(&graph, &decisions);
+    let tags = if seed {
+        // The seed never removes a tag from an image it keeps, and its report has no
+        // per-tag lines.
+        Vec::new()
+    } else {
+        tag_decisions(retention, repository, &decided, &decisions)
+    };
     RepositoryPlan {
         name: repository.name.clone(),
         decisions,
         deletion_batches,
+        tags,
     }
+}
+
+/// Every tag's decision for the plan and the reports: kept, untagged (removed from a manifest
+/// that stays) or deleted with its manifest, with its rule and why.
+fn tag_decisions(
+    retention: &RetentionPolicy,
+    repository: &Repository,
+    decided: &crate::policy::decide::Decided,
+    decisions: &[Decision],
+) -> Vec<TagDecision> {
+    let mut tags = Vec::new();
+    for ((manifest, verdicts), decision) in repository
+        .manifests
+        .iter()
+        .zip(&decided.tags)
+        .zip(decisions)
+    {
+        let stays = decision.action == Action::Keep;
+        for (tag, verdict) in manifest.tags.iter().zip(verdicts) {
+            let (action, rule, why) = match verdict {
+                // An attachment tag follows the manifest it names.
+                None => (
+                    if stays {
+                        TagAction::Keep
+                    } else {
+                        TagAction::Delete
+                    },
+                    None,
+                    format!(
+                        "attachment: {} with {}",
+                        if stays { "kept" } else { "deleted" },
+                        attachment_target(tag)
+                            .map(|t| t.short())
+                            .unwrap_or_default()
+                    ),
+                ),
+                Some(verdict) => {
+                    let action = match (verdict.kept, stays) {
+                        (true, _) => TagAction::Keep,
+                        (false, true) if retention.untag => TagAction::Untag,
+                        (false, true) => TagAction::Keep,
+                        (false, false) => TagAction::Delete,
+                    };
+                    let rule = verdict.rule.map(|r| retention.rules[r].name.clone());
+                    (action, rule, verdict.why.clone())
+                }
+            };
+            tags.push(TagDecision {
+                digest: manifest.digest.clone(),
+                tag: tag.clone(),
+                action,
+                rule,
+                why,
+            });
+        }
+    }
+    tags
 }
 
 /// Keeps everything reachable from the manifests in `queue` (already kept): an index's
@@ -462,13 +629,14 @@ fn is_too_young(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> bool {
-    if policy.min_age <= Duration::zero() {
+    let min_age = policy.min_age();
+    if min_age <= Duration::zero() {
         return false;
     }
     // The newest date known: a rebuilt image can carry an old `created` yet have been pushed
     // a second ago, and a push in progress is what this rule guards.
     match effective.max(manifest.pushed) {
-        Some(date) => now.signed_duration_since(date) < policy.min_age,
+        Some(date) => now.signed_duration_since(date) < min_age,
         // Age unknown: keep it, the rule exists to avoid deleting what may be brand new.
         None => true,
     }
@@ -493,9 +661,7 @@ fn deletion_batches(graph: &Graph<'_>, decisions: &[Decision]) -> Vec<Vec<Digest
     }
     let class = |i: usize| -> u8 {
         let manifest = &graph.manifests[i];
-        if manifest.subject.is_some()
-            || graph.has_kind(i, |k| matches!(k, TagKind::Attachment { .. }))
-        {
+        if manifest.subject.is_some() || graph.attached[i] {
             0
         } else if manifest.kind == ManifestKind::Index {
             1
@@ -533,5 +699,7 @@ fn deletion_batches(graph: &Graph<'_>, decisions: &[Decision]) -> Vec<Vec<Digest
     batches
 }
 
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 mod tests;

@@ -470,6 +470,9 @@ pub fn reason_label_text(label: &str) -> &'static str {
         "attachment_of_kept" => "attachment of a kept manifest",
         "discovery_incomplete" => "repository not fully readable",
         "takes_kept_along" => "the registry would delete a kept manifest with it",
+        "tag_kept" => "tag kept by the policy",
+        "untagged_kept" => "untagged, kept by the policy",
+        "tags_removed" => "every tag removed by the policy",
         "untagged" => "untagged",
         "old_hash_tag" => "old hash tag",
         "child_of_deleted_index" => "child of a deleted index",
@@ -495,6 +498,13 @@ pub fn reason_text(reason: &Reason) -> String {
         Reason::ReferrerOfKept { subject } => format!("referrer of kept {}", subject.short()),
         Reason::AttachmentOfKept { target } => format!("attached to kept {}", target.short()),
         Reason::DiscoveryIncomplete => "repository not fully readable".into(),
+        Reason::TagKept {
+            tag,
+            rule: Some(rule),
+        } => format!("tag `{tag}` kept by \"{rule}\""),
+        Reason::TagKept { tag, rule: None } => format!("tag `{tag}`: no rule selects it"),
+        Reason::UntaggedKept => "untagged: the policy keeps untagged manifests".into(),
+        Reason::TagsRemoved => "every tag removed by the policy's rules".into(),
         Reason::TakesKeptAlong { kept } => {
             format!("the registry would delete kept {} with it", kept.short())
         }

@@ -21,6 +21,7 @@ pub(super) fn planned_policy(file: &PlanFile) -> Result<Policy, String> {
         hash_tag_keep: planned.hash_tag_keep,
         min_age: chrono::Duration::seconds(planned.min_age_seconds),
         repositories: planned.repositories.clone(),
+        file: None,
         // The plan was made with it already.
         takes_along: false,
     })

@@ -296,6 +296,7 @@ impl Settings {
                 hash_tag_keep,
                 min_age,
                 repositories,
+                file: None,
                 // The provider's nature, set by the run once the provider is open.
                 takes_along: false,
             },
