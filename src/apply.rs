@@ -18,7 +18,7 @@ use crate::control::{Control, Halt};
 use crate::model::{Action, Digest, Inventory, Manifest, Plan, RepositoryName, Tag};
 use crate::plan::order::links;
 use crate::progress::{thousands, Progress};
-use crate::providers::{CurrentState, CurrentTags, Deletion, Provider, Reach};
+use crate::providers::{CurrentState, CurrentTags, Deletion, Provider, Reach, Untagging};
 
 /// What happened to one planned deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -110,11 +110,50 @@ impl DeletionOutcome {
     }
 }
 
+/// What happened to one tag the plan removes from a manifest that stays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum UntagOutcome {
+    /// Removed; the manifest stays.
+    Untagged,
+    /// It points at another manifest now (a push raced the run): left alone.
+    Moved {
+        /// What it points at now.
+        now: Digest,
+    },
+    /// It was gone already.
+    AlreadyGone,
+    /// The registry gives no way to remove it, or the account may not: it stays.
+    Impossible {
+        /// Why, and what would make it possible.
+        reason: String,
+    },
+    /// The registry refused or failed; a later run can retry.
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// Not attempted: the run stopped first.
+    NotAttempted,
+}
+
+impl UntagOutcome {
+    /// Whether the tag is off the manifest.
+    pub fn is_done(&self) -> bool {
+        matches!(self, UntagOutcome::Untagged | UntagOutcome::AlreadyGone)
+    }
+}
+
+/// A tag of a repository's manifest: what untag outcomes are keyed by.
+pub type TagKey = (RepositoryName, Digest, Tag);
+
 /// The result of applying a plan.
 #[derive(Debug, Default)]
 pub struct Applied {
     /// Per repository and digest.
     pub outcomes: BTreeMap<(RepositoryName, Digest), DeletionOutcome>,
+    /// Per tag removed from a manifest that stays.
+    pub untags: BTreeMap<TagKey, UntagOutcome>,
     /// Why the run stopped early (deletion disabled, credentials refused, interrupted, time
     /// budget spent).
     pub fatal: Option<String>,
@@ -147,8 +186,21 @@ impl Applied {
                 );
             }
         }
+        let untags = plan
+            .repositories
+            .iter()
+            .flat_map(|r| {
+                r.untags().map(|t| {
+                    (
+                        (r.name.clone(), t.digest.clone(), t.tag.clone()),
+                        UntagOutcome::NotAttempted,
+                    )
+                })
+            })
+            .collect();
         Applied {
             outcomes,
+            untags,
             fatal: Some(reason),
             ..Applied::default()
         }
@@ -252,7 +304,11 @@ pub async fn apply<P: Provider>(
     control: &Control,
     progress: &Progress,
 ) -> Applied {
-    let phase = progress.phase("delete", "manifests", plan.deletion_count() as u64);
+    let phase = progress.phase(
+        "delete",
+        "manifests and tags",
+        (plan.deletion_count() + plan.untag_count()) as u64,
+    );
     let phase = &phase;
     let known: HashMap<&RepositoryName, Known<'_>> = inventory
         .repositories
@@ -413,6 +469,9 @@ pub async fn apply<P: Provider>(
         }
     }
 
+    // Last, the tags the plan removes from manifests that stay.
+    let untags = untag(plan, provider, concurrency, &stops, phase).await;
+
     // Anything planned that no step reached is reported rather than silently dropped.
     for repository in &plan.repositories {
         for decision in repository
@@ -438,10 +497,63 @@ pub async fn apply<P: Provider>(
     }
     Applied {
         outcomes,
+        untags,
         fatal,
         stopped_repositories: stops.repositories.into_inner(),
         halt,
     }
+}
+
+/// Removes every tag the plan removes from a manifest that stays, at most `concurrency` at
+/// once; the provider reads each again just before, and leaves one that moved.
+async fn untag<P: Provider>(
+    plan: &Plan,
+    provider: &P,
+    concurrency: usize,
+    stops: &Stops<'_>,
+    phase: &crate::progress::Phase,
+) -> BTreeMap<TagKey, UntagOutcome> {
+    let work: Vec<(&RepositoryName, &crate::model::TagDecision)> = plan
+        .repositories
+        .iter()
+        .flat_map(|r| r.untags().map(move |t| (&r.name, t)))
+        .collect();
+    stream::iter(work)
+        .map(|(repository, decision)| async move {
+            let key = (
+                repository.clone(),
+                decision.digest.clone(),
+                decision.tag.clone(),
+            );
+            if stops.blocked(repository).await {
+                return (key, UntagOutcome::NotAttempted);
+            }
+            let outcome = match provider
+                .untag(repository, &decision.digest, &decision.tag)
+                .await
+            {
+                Ok(Untagging::Untagged) => UntagOutcome::Untagged,
+                Ok(Untagging::Moved { now }) => UntagOutcome::Moved { now },
+                Ok(Untagging::Gone) => UntagOutcome::AlreadyGone,
+                Ok(Untagging::Impossible { reason }) => UntagOutcome::Impossible { reason },
+                Err(error) => {
+                    if let Some(reason) = error.halt {
+                        stops.halt.lock().await.get_or_insert(reason);
+                        return (key, UntagOutcome::NotAttempted);
+                    }
+                    stops.failed(repository, &error).await;
+                    UntagOutcome::Failed {
+                        error: error.to_string(),
+                    }
+                }
+            };
+            tracing::debug!(repository = %key.0, tag = %key.2, ?outcome, "untag");
+            phase.inc(1);
+            (key, outcome)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await
 }
 
 /// The plan's order as links between deletions: for each planned deletion, its batch and the

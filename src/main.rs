@@ -25,6 +25,28 @@ fn main() -> ExitCode {
         }
         Err(CommandLineError::Clap(error)) => error.exit(),
     };
+    // `regsweep policy check` needs no registry: before the run's settings.
+    if let Ok(Action::CheckPolicy(value)) = cli.action() {
+        return match regsweep::settings::load_policy(&value) {
+            Ok(policy) => {
+                let mut out = std::io::stdout().lock();
+                let shown = if value.contains('\n') {
+                    "the policy (inline)".to_string()
+                } else {
+                    format!("policy `{}`", value.trim())
+                };
+                let _ = writeln!(out, "{shown} is valid; as understood:");
+                for line in policy.describe() {
+                    let _ = writeln!(out, "  {line}");
+                }
+                exit(ExitStatus::Done)
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                exit(ExitStatus::BadUsage)
+            }
+        };
+    }
     let parsed = Settings::from_cli(&cli)
         .map_err(|e| e.to_string())
         .and_then(|s| Ok((s, Targets::from_cli(&cli).map_err(|e| e.to_string())?)))
@@ -81,6 +103,7 @@ fn main() -> ExitCode {
                 return exit(error.exit_status());
             }
         },
+        Action::CheckPolicy(_) => unreachable!("checked before the settings"),
         Action::Restore(from) => {
             return match runtime.block_on(run::restore(&settings, &control, &from)) {
                 Ok(status) => exit(status),

@@ -299,7 +299,7 @@ impl Pipeline<'_> {
         let started = Instant::now();
         let verification = match &applied {
             Some(applied) if settings.verify && applied.fatal.is_none() => {
-                let tags = kept_tags(&inventory, &plan);
+                let tags = kept_tags(&inventory, &plan, applied);
                 Some(verify::verify(self.client, tags, settings.concurrency, self.progress).await)
             }
             _ => None,
@@ -318,6 +318,25 @@ impl Pipeline<'_> {
         summary.verification = verification;
         summary.timings = Some(timings);
         summary.notices.extend(provider.notices());
+        if !plan.unused_rules.is_empty() {
+            summary.notices.push(format!(
+                "rule `{}` of the policy selects no tag in any repository read: check its \
+                 `tags` and `repositories` patterns",
+                plan.unused_rules.join("`, `")
+            ));
+        }
+        if !plan.unselected.is_empty() {
+            let names: Vec<&str> = plan.unselected.iter().map(|r| r.as_str()).collect();
+            summary.notices.push(format!(
+                "{} not selected by the policy's `repositories`, left untouched: {}",
+                if names.len() == 1 {
+                    "1 repository".to_string()
+                } else {
+                    format!("{} repositories", names.len())
+                },
+                names.join(", ")
+            ));
+        }
         if let (true, Some(refusal)) = (dry_run, sweep_refusal) {
             summary
                 .notices
@@ -461,8 +480,9 @@ fn subjects_first(plan: &Plan, inventory: &Inventory) -> Plan {
     reordered
 }
 
-/// Every tag of every manifest the plan keeps: what verification re-resolves.
-fn kept_tags(inventory: &Inventory, plan: &Plan) -> Vec<(RepositoryName, Tag)> {
+/// Every tag of every manifest the plan keeps, less those this run removed from it: what
+/// verification re-resolves.
+fn kept_tags(inventory: &Inventory, plan: &Plan, applied: &Applied) -> Vec<(RepositoryName, Tag)> {
     let repositories: HashMap<_, _> = inventory
         .repositories
         .iter()
@@ -475,16 +495,46 @@ fn kept_tags(inventory: &Inventory, plan: &Plan) -> Vec<(RepositoryName, Tag)> {
         };
         for (manifest, decision) in repository.manifests.iter().zip(&repository_plan.decisions) {
             if decision.action == Action::Keep {
+                let removed = |tag: &Tag| {
+                    applied
+                        .untags
+                        .get(&(
+                            repository.name.clone(),
+                            manifest.digest.clone(),
+                            tag.clone(),
+                        ))
+                        .is_some_and(crate::apply::UntagOutcome::is_done)
+                };
                 tags.extend(
                     manifest
                         .tags
                         .iter()
+                        .filter(|t| !removed(t))
                         .map(|t| (repository.name.clone(), t.clone())),
                 );
             }
         }
     }
     tags
+}
+
+/// Whether a tag the plan removes from an image that stays failed to go, or was not tried
+/// (a moved tag, or one the registry gives no way to remove, is not a failure).
+fn summary_untags_failed(summary: &Summary) -> bool {
+    summary
+        .repositories
+        .iter()
+        .flat_map(|r| &r.manifests)
+        .flat_map(|m| &m.tags)
+        .any(|t| {
+            matches!(
+                t.untag,
+                Some(
+                    crate::apply::UntagOutcome::Failed { .. }
+                        | crate::apply::UntagOutcome::NotAttempted
+                )
+            )
+        })
 }
 
 /// The exit status `design.md` gives a run's summary.
@@ -498,6 +548,7 @@ fn exit_status(summary: &Summary) -> ExitStatus {
         ExitStatus::FailedBeforeDeleting
     } else if summary.fatal.is_some()
         || totals.failed > 0
+        || summary_untags_failed(summary)
         || totals.not_attempted > 0
         || totals.incomplete_repositories > 0
         || verification_failed

@@ -138,6 +138,8 @@ pub mod env {
     pub const JSON_FILE: &str = "REGSWEEP_JSON_FILE";
     /// GHCR: the undo journal, one line per deleted version as it goes.
     pub const JOURNAL: &str = "REGSWEEP_JOURNAL";
+    /// The retention policy file (or its YAML text).
+    pub const POLICY: &str = "REGSWEEP_POLICY";
 }
 
 /// What regsweep does besides a run.
@@ -158,6 +160,13 @@ pub enum Command {
         #[arg(value_name = "PLAN.json")]
         plan: Option<std::path::PathBuf>,
     },
+    /// Retention policies: `regsweep policy check FILE` validates a policy file without a
+    /// registry and prints its rules as understood
+    Policy {
+        /// What to do with the policy.
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// GHCR: restore the package versions a run deleted, from its journal (the newest run in
     /// it) or its JSON report (GitHub keeps deleted versions for 30 days). Takes the same GHCR
     /// options as the run
@@ -166,6 +175,18 @@ pub enum Command {
         /// --output json)
         #[arg(long, value_name = "REPORT.json")]
         from: std::path::PathBuf,
+    },
+}
+
+/// What `regsweep policy` does.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file (no registry needed) and print its rules as understood; a
+    /// mistake is one line with the file, line and column (exit 2)
+    Check {
+        /// The policy file [default: --policy]
+        #[arg(value_name = "POLICY.yml")]
+        file: Option<String>,
     },
 }
 
@@ -186,6 +207,8 @@ pub enum Action {
     Apply(std::path::PathBuf),
     /// Restore the GHCR versions deleted by the run this JSON report describes.
     Restore(std::path::PathBuf),
+    /// Check this policy file (a path, or YAML text) and print its rules.
+    CheckPolicy(String),
 }
 
 impl Cli {
@@ -200,6 +223,16 @@ impl Cli {
             Some(Command::Plan { out }) => Some(Action::Plan(file(out))),
             Some(Command::Apply { plan }) => Some(Action::Apply(file(plan))),
             Some(Command::Restore { from }) => Some(Action::Restore(from.clone())),
+            Some(Command::Policy {
+                command: PolicyCommand::Check { file },
+            }) => {
+                let file = file
+                    .clone()
+                    .or_else(|| self.policy.clone())
+                    .filter(|f| !f.trim().is_empty())
+                    .ok_or("`regsweep policy check` needs a policy file (or --policy)")?;
+                Some(Action::CheckPolicy(file))
+            }
         };
         let from_mode = match self.mode.as_str() {
             "plan" => Action::Plan(file(&None)),
@@ -316,6 +349,17 @@ pub struct Cli {
     /// Clean only this repository (exact name, e.g. `team/app`).
     #[arg(long, global = true, env = env::REPO_FILTER, value_name = "NAME")]
     pub repo_filter: Option<String>,
+
+    /// A retention policy file (YAML: rules per tag convention, see the README's "Retention
+    /// policies"), or its text when the value spans lines. Replaces HASH_TAG_PATTERN and
+    /// HASH_TAG_KEEP, which may not be given with it. Default: the seed's policy made of those
+    #[arg(long, global = true, env = env::POLICY, value_name = "FILE")]
+    pub policy: Option<String>,
+
+    /// Which of HASH_TAG_PATTERN and HASH_TAG_KEEP were given (not defaulted): they may not be
+    /// given with a policy file.
+    #[arg(skip)]
+    pub hash_tags_given: Vec<&'static str>,
 
     /// Regular expression for commit-hash tags; other tags (except `sha256-…` attachments) are
     /// version tags and always protect their image.

@@ -25,6 +25,18 @@ pub struct PlannedPolicy {
     pub min_age_seconds: i64,
     /// `REPO_FILTER` and `REGSWEEP_REPOSITORIES`.
     pub repositories: Vec<RepositoryName>,
+    /// The policy file (`REGSWEEP_POLICY`) the plan was made with: its path and text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PlannedPolicyFile>,
+}
+
+/// A policy file as a plan file carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedPolicyFile {
+    /// The path as given (or `REGSWEEP_POLICY (inline)`).
+    pub path: String,
+    /// Its text.
+    pub text: String,
 }
 
 /// Everything the hash covers.
@@ -432,6 +444,7 @@ mod tests {
                 hash_tag_keep: 1,
                 min_age_seconds: 0,
                 repositories: vec![],
+                file: None,
             },
             inventory,
             plan,

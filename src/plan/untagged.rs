@@ -32,8 +32,8 @@ pub struct Endangered {
     pub repository: RepositoryName,
     /// The manifest.
     pub digest: Digest,
-    /// Why the plan keeps it.
-    pub reason: Reason,
+    /// Why the plan keeps it (a reason label, or why it is not planned at all).
+    pub why: String,
     /// The image that would break: `repository:tag` of the tagged manifest that keeps it
     /// (through index → child and subject → referrer edges), else `repository@digest`.
     pub image: String,
@@ -48,6 +48,24 @@ pub fn untagged_sweep_breaks(inventory: &Inventory, plan: &Plan) -> Vec<Endanger
         .map(|r| (&r.name, r))
         .collect();
     let mut endangered = Vec::new();
+    // A repository read but not planned (the policy file's `repositories` leaves it out):
+    // everything in it stays, and the registry's sweep would take its untagged manifests.
+    let planned: std::collections::HashSet<&RepositoryName> =
+        plan.repositories.iter().map(|r| &r.name).collect();
+    for repository in inventory
+        .repositories
+        .iter()
+        .filter(|r| !planned.contains(&r.name) && plan.unselected.contains(&r.name))
+    {
+        for manifest in repository.manifests.iter().filter(|m| m.tags.is_empty()) {
+            endangered.push(Endangered {
+                repository: repository.name.clone(),
+                digest: manifest.digest.clone(),
+                why: "not selected by the policy's repositories".into(),
+                image: format!("{}@{}", repository.name, manifest.digest.short()),
+            });
+        }
+    }
     for repository_plan in &plan.repositories {
         let Some(repository) = repositories.get(&repository_plan.name) else {
             continue;
@@ -65,7 +83,7 @@ pub fn untagged_sweep_breaks(inventory: &Inventory, plan: &Plan) -> Vec<Endanger
             endangered.push(Endangered {
                 repository: repository.name.clone(),
                 digest: manifest.digest.clone(),
-                reason: decision.reason.clone(),
+                why: decision.reason.label().to_string(),
                 image: image_of(&repository.name, &manifest.digest, &decided),
             });
         }
@@ -111,7 +129,7 @@ pub fn refusal(endangered: &[Endangered], input: &str) -> String {
          deleted what is safe to delete) or set {input}=force",
         first.image,
         first.digest.short(),
-        first.reason.label()
+        first.why
     )
 }
 

@@ -32,6 +32,7 @@ use crate::plan::untagged::UntaggedSweep;
 use crate::progress::Progress;
 use crate::providers::distribution::layout::LayoutError;
 use crate::registry::rest::ApiError;
+pub use crate::registry::untag::Untagging;
 use crate::registry::RegistryError;
 
 /// Tags of a repository as they are now: digest → tags.
@@ -100,6 +101,36 @@ pub enum Deletion {
         /// The manifest's other tags, deleted.
         deleted: Vec<Tag>,
     },
+}
+
+/// What a registry's tag API did with one tag (DigitalOcean, GitLab, Harbor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagGone {
+    /// Deleted now.
+    Now,
+    /// It was gone already (404).
+    Already,
+    /// Refused by a rule of the registry's (a GitLab protected tag) or the account's rights:
+    /// the registry's words.
+    Refused(String),
+}
+
+/// Removes a tag through a registry's tag API: `now` is what the tag names just before (read
+/// by the caller); a tag gone or moved is left, else `delete` runs.
+pub async fn untag_by_name(
+    now: Option<Digest>,
+    digest: &Digest,
+    delete: impl Future<Output = Result<TagGone, DeleteError>>,
+) -> Result<Untagging, DeleteError> {
+    match now {
+        None => Ok(Untagging::Gone),
+        Some(now) if &now != digest => Ok(Untagging::Moved { now }),
+        Some(_) => Ok(match delete.await? {
+            TagGone::Now => Untagging::Untagged,
+            TagGone::Already => Untagging::Gone,
+            TagGone::Refused(reason) => Untagging::Impossible { reason },
+        }),
+    }
 }
 
 /// How far a failed deletion reaches.
@@ -322,6 +353,23 @@ pub trait Provider: Send + Sync {
     /// manifest along.
     fn takes_along(&self) -> bool {
         false
+    }
+
+    /// Removes `tag` from manifest `digest`, which stays: read again just before (a tag that
+    /// moved is left), then through the registry's tag API where it has one, else moved onto a
+    /// throw-away manifest deleted at once. The default: this registry cannot.
+    fn untag(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        tag: &str,
+    ) -> impl Future<Output = Result<Untagging, DeleteError>> + Send {
+        let _ = (repository, digest, tag);
+        async {
+            Ok(Untagging::Impossible {
+                reason: "this registry gives no way to remove a tag alone".into(),
+            })
+        }
     }
 
     /// Gets ready for the first deletion (GHCR opens its undo journal), so that what would

@@ -152,6 +152,19 @@ impl RegistryClient {
         accept: Option<&str>,
         scope: Option<&str>,
     ) -> Result<Answer, RegistryError> {
+        self.send_body(method, url, accept, scope, None).await
+    }
+
+    /// [`RegistryClient::send`] with a body (`content type`, bytes): an upload, a manifest
+    /// put. A request with a body is sent again as a whole when it is retried.
+    pub async fn send_body(
+        &self,
+        method: Method,
+        url: Url,
+        accept: Option<&str>,
+        scope: Option<&str>,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Answer, RegistryError> {
         let mut renewed = false;
         loop {
             let authorization = match self.tokens.realm() {
@@ -162,7 +175,7 @@ impl RegistryClient {
                 },
             };
             let answer = self
-                .exchange(method.clone(), url.clone(), accept, &authorization)
+                .exchange(method.clone(), url.clone(), accept, &authorization, body)
                 .await?;
             if answer.status != StatusCode::UNAUTHORIZED || renewed {
                 return Ok(answer);
@@ -221,7 +234,13 @@ impl RegistryClient {
         };
         let scope_text = scope.unwrap_or("(none)");
         let answer = self
-            .exchange(Method::GET, url, Some("application/json"), &authorization)
+            .exchange(
+                Method::GET,
+                url,
+                Some("application/json"),
+                &authorization,
+                None,
+            )
             .await?;
         let realm_text = realm.url.as_str();
         match answer.status {
@@ -274,10 +293,14 @@ impl RegistryClient {
         url: Url,
         accept: Option<&str>,
         authorization: &Authorization<'_>,
+        body: Option<(&str, &[u8])>,
     ) -> Result<Answer, RegistryError> {
         let mut request = Request::new(method, url);
         if let Some(accept) = accept {
             request = request.header(header::ACCEPT, accept);
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request.body(content_type, bytes.to_vec());
         }
         request = match authorization {
             Authorization::None => request,

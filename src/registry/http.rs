@@ -167,6 +167,12 @@ impl Request {
         self.secret_header(header::AUTHORIZATION, &value)
     }
 
+    /// With a body of `content_type`.
+    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Request {
+        self.body = Some(body);
+        self.header(header::CONTENT_TYPE, content_type)
+    }
+
     /// With a JSON body.
     pub fn json(mut self, body: &serde_json::Value) -> Request {
         self.body = Some(body.to_string().into_bytes());

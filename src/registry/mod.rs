@@ -7,7 +7,8 @@
 //! - `rest`: a JSON REST API client over `http`, which the providers' typed clients wrap;
 //! - `challenge`, `token`: `WWW-Authenticate` challenges and bearer tokens;
 //! - `client`, `reader`, `error`: the distribution API itself (manifests, tags, blobs,
-//!   referrers, deletes) and its refusals explained.
+//!   referrers, deletes) and its refusals explained;
+//! - `untag`: one tag removed from a manifest that stays.
 //!
 //! Knows nothing of plans, policies, providers or reports.
 
@@ -21,6 +22,7 @@ pub mod reader;
 pub mod rest;
 pub mod retry;
 pub mod token;
+pub mod untag;
 
 pub use client::{Credentials, Gone, RegistryClient};
 pub use error::RegistryError;

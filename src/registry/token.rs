@@ -33,6 +33,8 @@ pub enum Action {
     Pull,
     /// Delete manifests.
     Delete,
+    /// Push blobs and manifests (and read them: `pull,push`), to move a tag.
+    Push,
 }
 
 /// The scope `repository:<name>:<action>`: exactly what one request needs, never more.
@@ -40,6 +42,7 @@ pub fn repository_scope(repository: &RepositoryName, action: Action) -> String {
     let action = match action {
         Action::Pull => "pull",
         Action::Delete => "delete",
+        Action::Push => "pull,push",
     };
     format!("repository:{repository}:{action}")
 }

@@ -123,6 +123,81 @@ fn table(
     out.push('\n');
 }
 
+/// With a policy file: every tag's decision, its rule and why, and what became of it.
+fn tag_table(out: &mut String, summary: &Summary) {
+    let rows: Vec<(&RepositorySummary, &ManifestSummary, &super::TagSummary)> = summary
+        .repositories
+        .iter()
+        .flat_map(|r| r.manifests.iter().map(move |m| (r, m)))
+        .flat_map(|(r, m)| m.tags.iter().map(move |t| (r, m, t)))
+        .filter(|(_, _, t)| t.why.is_some() && t.kind != "attachment")
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let fold = rows.len() > FOLD_AFTER_ROWS;
+    let _ = writeln!(out, "### Tags ({})\n", rows.len());
+    if fold {
+        let _ = writeln!(
+            out,
+            "<details><summary>Show {} tags</summary>\n",
+            rows.len()
+        );
+    }
+    out.push_str("| Repository | Tag | Digest | Decision | Why | Result |\n");
+    out.push_str("|---|---|---|---|---|---|\n");
+    for (repository, manifest, tag) in rows.iter().take(MAX_ROWS) {
+        let decision = match tag.action {
+            Some(crate::model::TagAction::Keep) => "kept",
+            Some(crate::model::TagAction::Untag) => "untagged (image stays)",
+            Some(crate::model::TagAction::Delete) => "deleted with its image",
+            None => "",
+        };
+        let result = match (&tag.untag, tag.action) {
+            (_, Some(crate::model::TagAction::Keep)) => "kept".to_string(),
+            (_, Some(crate::model::TagAction::Delete)) => result_text(summary, manifest),
+            (_, _) if summary.dry_run => "would untag".to_string(),
+            (Some(outcome), _) => untag_text(outcome),
+            (None, _) => "not removed: the run stopped".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | `{}` | {decision} | {} | {} |",
+            escape(&repository.name),
+            escape(&tag.name),
+            manifest.digest.short(),
+            escape(tag.why.as_deref().unwrap_or_default()),
+            result,
+        );
+    }
+    if rows.len() > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "\n… and {} more (see the JSON report for all of them)",
+            rows.len() - MAX_ROWS
+        );
+    }
+    if fold {
+        out.push_str("\n</details>\n");
+    }
+    out.push('\n');
+}
+
+fn untag_text(outcome: &crate::apply::UntagOutcome) -> String {
+    use crate::apply::UntagOutcome;
+    match outcome {
+        UntagOutcome::Untagged => "untagged".into(),
+        UntagOutcome::AlreadyGone => "untagged (was already gone)".into(),
+        UntagOutcome::Moved { now } => format!(
+            "skipped: now points at `{}` (pushed during the run)",
+            now.short()
+        ),
+        UntagOutcome::Impossible { reason } => format!("kept: {}", escape(reason)),
+        UntagOutcome::Failed { error } => format!("**failed**: {}", escape(error)),
+        UntagOutcome::NotAttempted => "not removed: the run stopped".into(),
+    }
+}
+
 /// Renders the summary as GitHub-flavoured Markdown.
 pub fn render(summary: &Summary) -> String {
     let totals = &summary.totals;
@@ -149,15 +224,29 @@ pub fn render(summary: &Summary) -> String {
     if let Some(hash) = &summary.plan_hash {
         let _ = writeln!(out, "Plan `{hash}`\n");
     }
+    let policy = match &summary.policy.file {
+        Some(file) => format!(
+            "the retention policy `{}` ({} rules)",
+            escape(file),
+            summary
+                .policy
+                .rules
+                .iter()
+                .filter(|l| l.starts_with("rule "))
+                .count()
+        ),
+        None => format!(
+            "keep the {} newest hash tags (`{}`) per repository",
+            summary.policy.hash_tag_keep,
+            escape(&summary.policy.hash_tag_pattern)
+        ),
+    };
     let _ = writeln!(
         out,
-        "Registry `{}`: {} manifests in {} repositories. Policy: keep the {} newest hash tags \
-         (`{}`) per repository{}.\n",
+        "Registry `{}`: {} manifests in {} repositories. Policy: {policy}{}.\n",
         summary.registry,
         totals.manifests,
         totals.repositories,
-        summary.policy.hash_tag_keep,
-        escape(&summary.policy.hash_tag_pattern),
         if summary.policy.min_age_seconds > 0 {
             format!(
                 ", and everything younger than {}",
@@ -224,7 +313,7 @@ pub fn render(summary: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "| {} | {} | {} |\n",
+        "| {} | {} | {} |",
         if summary.dry_run {
             "To delete"
         } else {
@@ -233,6 +322,28 @@ pub fn render(summary: &Summary) -> String {
         deleted,
         reasons(&totals.deleted_by_reason)
     );
+    if totals.planned_untags > 0 {
+        let _ = writeln!(
+            out,
+            "| {} | {} tags | removed from images that stay{} |",
+            if summary.dry_run {
+                "To untag"
+            } else {
+                "Untagged"
+            },
+            if summary.dry_run {
+                totals.planned_untags
+            } else {
+                totals.untagged
+            },
+            if totals.untags_left > 0 {
+                format!("; {} left (see the tags)", totals.untags_left)
+            } else {
+                String::new()
+            }
+        );
+    }
+    out.push('\n');
 
     let all: Vec<(&RepositorySummary, &ManifestSummary)> = summary
         .repositories
@@ -260,6 +371,9 @@ pub fn render(summary: &Summary) -> String {
         &deletions,
     );
     table(&mut out, "Kept", summary, &kept);
+    if summary.policy.file.is_some() {
+        tag_table(&mut out, summary);
+    }
 
     for repository in summary
         .repositories

@@ -3,16 +3,21 @@
 
 pub mod json;
 pub mod markdown;
+mod rules;
 pub mod text;
+mod words;
+
+pub use words::{describe_kind, format_date, human_bytes, reason_label_text, reason_text};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::apply::{Applied, DeletionOutcome};
+use crate::apply::{Applied, DeletionOutcome, UntagOutcome};
 use crate::model::{
-    Action, Digest, Inventory, ManifestKind, Plan, Reason, Repository, RepositoryName,
+    Action, Digest, Inventory, ManifestKind, Plan, Reason, Repository, RepositoryName, TagAction,
+    TagDecision,
 };
 pub use crate::model::{GarbageCollectionAdvice, GarbageCollectionRun};
 use crate::plan::{classify_tag, Policy, TagKind};
@@ -130,6 +135,12 @@ pub struct PolicySummary {
     pub min_age_seconds: i64,
     /// `REPO_FILTER` and `REGSWEEP_REPOSITORIES`, comma-separated.
     pub repository_filter: Option<String>,
+    /// The policy file (`REGSWEEP_POLICY`), when one replaced the hash-tag policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The policy file as understood, one line per setting and rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
 }
 
 /// One repository's manifests and problems.
@@ -150,8 +161,20 @@ pub struct RepositorySummary {
 pub struct TagSummary {
     /// The tag.
     pub name: String,
-    /// `version`, `hash` or `attachment`.
+    /// `version`, `hash` or `attachment`; with a policy file `tag` or `attachment`.
     pub kind: &'static str,
+    /// With a policy file: what becomes of it (`keep`, `untag`, `delete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<TagAction>,
+    /// With a policy file: the rule that decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// With a policy file: why, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// What removing it from a manifest that stays came to (absent in a dry run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untag: Option<UntagOutcome>,
 }
 
 /// One manifest with its decision and outcome.
@@ -229,6 +252,19 @@ pub struct Totals {
     pub reclaimable_is_upper_bound: bool,
     /// Repositories left untouched because discovery was incomplete.
     pub incomplete_repositories: usize,
+    /// Tags the plan removes from manifests that stay (a policy file).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub planned_untags: usize,
+    /// Of those, removed by this run (or gone already).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untagged: usize,
+    /// Of those, left: moved during the run, impossible, failed or not attempted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untags_left: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Facts about the run that are not in the plan.
@@ -248,6 +284,59 @@ fn tag_kind_label(kind: &TagKind) -> &'static str {
         TagKind::Hash => "hash",
         TagKind::Attachment { .. } => "attachment",
     }
+}
+
+/// What became of a run's untags: the outcomes, the repository and the manifest asked about.
+type UntagsOf<'a> = (
+    &'a BTreeMap<crate::apply::TagKey, UntagOutcome>,
+    &'a RepositoryName,
+    &'a Digest,
+);
+
+/// A manifest's tags for the report: their kind, and with a policy file each one's decision,
+/// rule, why, and what untagging it came to (counted in `totals`).
+fn tag_summaries(
+    tags: Vec<crate::model::Tag>,
+    decisions: Option<&[&TagDecision]>,
+    policy: &Policy,
+    untags: Option<UntagsOf<'_>>,
+    totals: &mut Totals,
+) -> Vec<TagSummary> {
+    tags.into_iter()
+        .map(|name| {
+            let decision = decisions.and_then(|d| d.iter().find(|d| d.tag == name));
+            let kind = match (decision, crate::plan::attachment_target(&name)) {
+                (_, Some(_)) => "attachment",
+                (Some(_), None) => "tag",
+                (None, None) => tag_kind_label(&classify_tag(&name, policy)),
+            };
+            let untag = match decision {
+                Some(d) if d.action == TagAction::Untag => {
+                    totals.planned_untags += 1;
+                    let outcome = untags.and_then(|(outcomes, repository, digest)| {
+                        outcomes
+                            .get(&(repository.clone(), digest.clone(), name.clone()))
+                            .cloned()
+                    });
+                    match &outcome {
+                        Some(o) if o.is_done() => totals.untagged += 1,
+                        Some(_) => totals.untags_left += 1,
+                        None => {}
+                    }
+                    outcome
+                }
+                _ => None,
+            };
+            TagSummary {
+                kind,
+                action: decision.map(|d| d.action),
+                rule: decision.and_then(|d| d.rule.clone()),
+                why: decision.map(|d| d.why.clone()),
+                untag,
+                name,
+            }
+        })
+        .collect()
 }
 
 /// Builds the summary of a run. `applied` is `None` in a dry run (or when apply never ran).
@@ -292,6 +381,14 @@ pub fn summarize(
             totals.incomplete_repositories += 1;
         }
         let mut manifests = Vec::with_capacity(repository.manifests.len());
+        // With a policy file: each tag's decision, by manifest (in the plan's tag order).
+        let mut tag_decisions: HashMap<&Digest, Vec<&TagDecision>> = HashMap::new();
+        for decision in &repository_plan.tags {
+            tag_decisions
+                .entry(&decision.digest)
+                .or_default()
+                .push(decision);
+        }
         for (manifest, decision) in repository
             .manifests
             .into_iter()
@@ -375,14 +472,13 @@ pub fn summarize(
                 digest: manifest.digest.clone(),
                 kind: manifest.kind,
                 media_type: manifest.media_type,
-                tags: manifest
-                    .tags
-                    .into_iter()
-                    .map(|t| TagSummary {
-                        kind: tag_kind_label(&classify_tag(&t, policy)),
-                        name: t,
-                    })
-                    .collect(),
+                tags: tag_summaries(
+                    manifest.tags,
+                    tag_decisions.get(&manifest.digest).map(Vec::as_slice),
+                    policy,
+                    applied.map(|a| (&a.untags, &repository.name, &manifest.digest)),
+                    &mut totals,
+                ),
                 created: decision.effective_date,
                 platform: manifest.platform.as_ref().map(ToString::to_string),
                 platforms: manifest
@@ -411,6 +507,10 @@ pub fn summarize(
         .map(|(_, size)| *size)
         .sum();
     totals.reclaimable_is_upper_bound = !policy.repositories.is_empty();
+    let file = policy.file.as_ref().and_then(|f| match &f.origin {
+        crate::policy::Origin::File { path, .. } => Some(path.clone()),
+        crate::policy::Origin::Seed => None,
+    });
 
     Summary {
         schema_version: SCHEMA_VERSION,
@@ -421,7 +521,7 @@ pub fn summarize(
         policy: PolicySummary {
             hash_tag_pattern: policy.hash_tag_pattern.as_str().to_string(),
             hash_tag_keep: policy.hash_tag_keep,
-            min_age_seconds: policy.min_age.num_seconds(),
+            min_age_seconds: policy.min_age().num_seconds(),
             repository_filter: (!policy.repositories.is_empty()).then(|| {
                 let names: Vec<String> = policy
                     .repositories
@@ -430,6 +530,12 @@ pub fn summarize(
                     .collect();
                 names.join(",")
             }),
+            rules: policy
+                .file
+                .as_ref()
+                .map(|f| f.describe())
+                .unwrap_or_default(),
+            file,
         },
         repositories,
         totals,
@@ -441,111 +547,6 @@ pub fn summarize(
         verification: None,
         timings: None,
     }
-}
-
-/// `1.5 MiB`, `312 B`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// A human description of a reason label (`child_of_kept_index` → `child of a kept index`).
-pub fn reason_label_text(label: &str) -> &'static str {
-    match label {
-        "version_tag" => "version tag",
-        "recent_hash_tag" => "recent hash tag",
-        "too_young" => "younger than the minimum age",
-        "attachment_target_missing" => "attachment without its target",
-        "child_of_kept_index" => "child of a kept index",
-        "referrer_of_kept" => "referrer of a kept manifest",
-        "attachment_of_kept" => "attachment of a kept manifest",
-        "discovery_incomplete" => "repository not fully readable",
-        "takes_kept_along" => "the registry would delete a kept manifest with it",
-        "tag_kept" => "tag kept by the policy",
-        "untagged_kept" => "untagged, kept by the policy",
-        "tags_removed" => "every tag removed by the policy",
-        "untagged" => "untagged",
-        "old_hash_tag" => "old hash tag",
-        "child_of_deleted_index" => "child of a deleted index",
-        "referrer_of_deleted" => "referrer of a deleted manifest",
-        "attachment_of_deleted" => "attachment of a deleted manifest",
-        _ => "other",
-    }
-}
-
-/// The reason as a short sentence for one manifest (`child of sha256:1234…`).
-pub fn reason_text(reason: &Reason) -> String {
-    match reason {
-        Reason::VersionTag => "version tag".into(),
-        Reason::RecentHashTag { rank } => format!("hash tag, #{rank} newest"),
-        Reason::TooYoung => "younger than the minimum age".into(),
-        Reason::AttachmentTargetMissing { target } => {
-            format!(
-                "attached to {}, which is not in the repository",
-                target.short()
-            )
-        }
-        Reason::ChildOfKeptIndex { index } => format!("child of kept index {}", index.short()),
-        Reason::ReferrerOfKept { subject } => format!("referrer of kept {}", subject.short()),
-        Reason::AttachmentOfKept { target } => format!("attached to kept {}", target.short()),
-        Reason::DiscoveryIncomplete => "repository not fully readable".into(),
-        Reason::TagKept {
-            tag,
-            rule: Some(rule),
-        } => format!("tag `{tag}` kept by \"{rule}\""),
-        Reason::TagKept { tag, rule: None } => format!("tag `{tag}`: no rule selects it"),
-        Reason::UntaggedKept => "untagged: the policy keeps untagged manifests".into(),
-        Reason::TagsRemoved => "every tag removed by the policy's rules".into(),
-        Reason::TakesKeptAlong { kept } => {
-            format!("the registry would delete kept {} with it", kept.short())
-        }
-        Reason::Untagged => "untagged".into(),
-        Reason::OldHashTag { rank } => format!("hash tag, #{rank} newest"),
-        Reason::ChildOfDeletedIndex { index } => {
-            format!("child of deleted index {}", index.short())
-        }
-        Reason::ReferrerOfDeleted { subject } => format!("referrer of deleted {}", subject.short()),
-        Reason::AttachmentOfDeleted { target } => {
-            format!("attached to deleted {}", target.short())
-        }
-    }
-}
-
-/// `linux/amd64`, `index [linux/amd64, linux/arm64]`, `artifact application/…`.
-pub fn describe_kind(manifest: &ManifestSummary) -> String {
-    match manifest.kind {
-        ManifestKind::Index if manifest.platforms.is_empty() => {
-            let count = manifest.children;
-            format!(
-                "index [{count} manifest{}]",
-                if count == 1 { "" } else { "s" }
-            )
-        }
-        ManifestKind::Index => format!("index [{}]", manifest.platforms.join(", ")),
-        ManifestKind::Artifact => format!(
-            "artifact {}",
-            manifest
-                .artifact_type
-                .as_deref()
-                .unwrap_or("(unknown type)")
-        ),
-        ManifestKind::Image => manifest.platform.clone().unwrap_or_else(|| "image".into()),
-    }
-}
-
-/// `2026-02-17 10:23:39`, or `unknown`.
-pub fn format_date(date: Option<DateTime<Utc>>) -> String {
-    date.map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

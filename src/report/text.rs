@@ -12,17 +12,17 @@ use crate::apply::DeletionOutcome;
 use crate::model::Reason;
 
 /// One printed line before column alignment.
-struct Row {
-    marker: String,
-    digest: String,
-    repository: String,
-    tag: Option<String>,
-    created: String,
-    kind: String,
-    note: Option<String>,
+pub(super) struct Row {
+    pub(super) marker: String,
+    pub(super) digest: String,
+    pub(super) repository: String,
+    pub(super) tag: Option<String>,
+    pub(super) created: String,
+    pub(super) kind: String,
+    pub(super) note: Option<String>,
 }
 
-fn render_rows(out: &mut impl Write, rows: &[Row]) {
+pub(super) fn render_rows(out: &mut impl Write, rows: &[Row]) {
     let repository_width = rows.iter().map(|r| r.repository.len()).max().unwrap_or(0);
     let tag_width = rows
         .iter()
@@ -60,11 +60,11 @@ fn display_tag(tag: &str) -> String {
     }
 }
 
-fn plural(count: usize, one: &str, many: &str) -> String {
+pub(super) fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
-fn row(
+pub(super) fn row(
     marker: &str,
     repository: &RepositorySummary,
     manifest: &ManifestSummary,
@@ -82,7 +82,7 @@ fn row(
     }
 }
 
-fn matching<'a>(
+pub(super) fn matching<'a>(
     summary: &'a Summary,
     wanted: impl Fn(&Reason) -> bool + 'a,
 ) -> impl Iterator<Item = (&'a RepositorySummary, &'a ManifestSummary)> + 'a {
@@ -101,7 +101,7 @@ fn hash_rank(reason: &Reason) -> usize {
     }
 }
 
-fn joined_tags(manifest: &ManifestSummary) -> Option<String> {
+pub(super) fn joined_tags(manifest: &ManifestSummary) -> Option<String> {
     (!manifest.tags.is_empty()).then(|| {
         manifest
             .tags
@@ -113,7 +113,10 @@ fn joined_tags(manifest: &ManifestSummary) -> Option<String> {
 }
 
 /// The marker and note of a deletion line: `DRY_RUN:` in a dry run, else what happened.
-fn deletion_marker(summary: &Summary, manifest: &ManifestSummary) -> (String, Option<String>) {
+pub(super) fn deletion_marker(
+    summary: &Summary,
+    manifest: &ManifestSummary,
+) -> (String, Option<String>) {
     if summary.dry_run {
         return ("DRY_RUN:".into(), None);
     }
@@ -198,8 +201,28 @@ pub fn render(summary: &Summary) -> String {
 /// Writes the whole report to `out` as it goes (a large registry's report is not held as one
 /// string first).
 pub fn write(summary: &Summary, out: &mut impl Write) {
-    let keep = summary.policy.hash_tag_keep;
+    let file = summary.policy.file.is_some();
+    if file {
+        super::rules::write_kept(summary, out);
+    } else {
+        write_seed_kept(summary, out);
+    }
+    write_kept_referenced(summary, out);
+    if file {
+        super::rules::write_removed(summary, out);
+    } else {
+        write_seed_removed(summary, out);
+    }
+    write_deleted_untagged(summary, out);
+    if file {
+        super::rules::write_untags(summary, out);
+    }
+    render_totals(out, summary);
+}
 
+/// The seed's sections of what stays: version tags, the newest hash tags.
+fn write_seed_kept(summary: &Summary, out: &mut impl Write) {
+    let keep = summary.policy.hash_tag_keep;
     // Seed section: version-tagged manifests, one line per tag.
     let _ = out.write_str("Version-tagged manifests (always kept):\n");
     let rows: Vec<Row> = matching(summary, |r| *r == Reason::VersionTag)
@@ -229,7 +252,10 @@ pub fn write(summary: &Summary, out: &mut impl Write) {
         })
         .collect();
     render_rows(out, &rows);
+}
 
+/// What stays for another reason than its own tags (shared by both kinds of policy).
+fn write_kept_referenced(summary: &Summary, out: &mut impl Write) {
     // Kept because something kept references them: where other tools break images.
     let referenced: Vec<Row> = matching(summary, |r| {
         matches!(
@@ -312,7 +338,11 @@ pub fn write(summary: &Summary, out: &mut impl Write) {
             let _ = writeln!(out, "  repo={repository}  {note}");
         }
     }
+}
 
+/// The seed's section of hash tags beyond the newest N.
+fn write_seed_removed(summary: &Summary, out: &mut impl Write) {
+    let keep = summary.policy.hash_tag_keep;
     // Seed section: hash-tagged manifests beyond the newest N.
     let _ = writeln!(
         out,
@@ -328,7 +358,10 @@ pub fn write(summary: &Summary, out: &mut impl Write) {
         })
         .collect();
     render_rows(out, &rows);
+}
 
+/// Untagged manifests deleted, and what goes with deleted manifests (shared).
+fn write_deleted_untagged(summary: &Summary, out: &mut impl Write) {
     // Seed section: untagged manifests, with its `Cleaning i of n` lines.
     let untagged: Vec<_> = matching(summary, |r| *r == Reason::Untagged).collect();
     let total = untagged.len();
@@ -368,8 +401,6 @@ pub fn write(summary: &Summary, out: &mut impl Write) {
         );
         render_rows(out, &followers);
     }
-
-    render_totals(out, summary);
 }
 
 fn by_reason(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
@@ -446,6 +477,26 @@ fn render_totals(out: &mut impl Write, summary: &Summary) {
                 out,
                 "  kept by the registry: {} (its own rules; see above)",
                 totals.kept_by_registry
+            );
+        }
+    }
+    if totals.planned_untags > 0 {
+        if summary.dry_run {
+            let _ = writeln!(
+                out,
+                "  to untag:     {} (removed from images that stay)",
+                totals.planned_untags
+            );
+        } else {
+            let left = if totals.untags_left > 0 {
+                format!("; {} left (see above)", totals.untags_left)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  untagged:     {} of {} planned (removed from images that stay){left}",
+                totals.untagged, totals.planned_untags
             );
         }
     }

@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::RunError;
 use crate::model::{Inventory, Plan};
-use crate::plan::file::{PlanBody, PlanFile, PlannedPolicy};
+use crate::plan::file::{PlanBody, PlanFile, PlannedPolicy, PlannedPolicyFile};
 use crate::plan::{self as planner, Policy};
 use crate::providers::Provider;
 use crate::settings::Settings;
@@ -15,13 +15,22 @@ use crate::settings::Settings;
 /// The policy a plan file was made with, as the report shows it.
 pub(super) fn planned_policy(file: &PlanFile) -> Result<Policy, String> {
     let planned = &file.body.policy;
+    let policy_file = planned
+        .file
+        .as_ref()
+        .map(|f| {
+            crate::policy::parse(&f.text, &f.path)
+                .map(std::sync::Arc::new)
+                .map_err(|e| format!("the plan's policy file does not read back: {e}"))
+        })
+        .transpose()?;
     Ok(Policy {
         hash_tag_pattern: regex::Regex::new(&planned.hash_tag_pattern)
             .map_err(|e| format!("the plan's HASH_TAG_PATTERN does not compile: {e}"))?,
         hash_tag_keep: planned.hash_tag_keep,
         min_age: chrono::Duration::seconds(planned.min_age_seconds),
         repositories: planned.repositories.clone(),
-        file: None,
+        file: policy_file,
         // The plan was made with it already.
         takes_along: false,
     })
@@ -45,8 +54,15 @@ pub(super) fn write_plan<P: Provider>(
         policy: PlannedPolicy {
             hash_tag_pattern: settings.policy.hash_tag_pattern.as_str().to_string(),
             hash_tag_keep: settings.policy.hash_tag_keep,
-            min_age_seconds: settings.policy.min_age.num_seconds(),
+            min_age_seconds: settings.policy.min_age().num_seconds(),
             repositories: settings.policy.repositories.clone(),
+            file: settings.policy.file.as_ref().and_then(|f| match &f.origin {
+                crate::policy::Origin::File { path, text } => Some(PlannedPolicyFile {
+                    path: path.clone(),
+                    text: text.clone(),
+                }),
+                crate::policy::Origin::Seed => None,
+            }),
         },
         inventory: inventory.clone(),
         plan: plan.clone(),

@@ -64,7 +64,38 @@ where
         None => CommandLineError::Clap(error),
     };
     let matches = command.try_get_matches_from(args).map_err(refused)?;
-    Cli::from_arg_matches(&matches).map_err(refused)
+    let mut cli = Cli::from_arg_matches(&matches).map_err(refused)?;
+    // An option given by flag or variable, not by its default: HASH_TAG_PATTERN and
+    // HASH_TAG_KEEP may not be given with a policy file.
+    let given = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        )
+    };
+    for (id, input) in [
+        ("hash_tag_pattern", env::HASH_TAG_PATTERN),
+        ("hash_tag_keep", env::HASH_TAG_KEEP),
+    ] {
+        if given(id) {
+            cli.hash_tags_given.push(input);
+        }
+    }
+    Ok(cli)
+}
+
+/// Reads a policy: `value` is a file's path, or its YAML text when it spans lines (a CI
+/// variable, an Action input). One line naming the file, line and column when it is wrong.
+pub fn load_policy(value: &str) -> Result<crate::policy::RetentionPolicy, String> {
+    let (text, path) = if value.contains('\n') {
+        (value.to_string(), format!("{} (inline)", env::POLICY))
+    } else {
+        let path = value.trim();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the policy file `{path}`: {e}"))?;
+        (text, path.to_string())
+    };
+    crate::policy::parse(&text, &path).map_err(|e| e.to_string())
 }
 
 /// Everything a run needs, validated. `Debug` never shows secrets.
@@ -229,6 +260,26 @@ impl Settings {
             )
         })?;
         let hash_tag_keep = cli.hash_tag_keep;
+        // Not trimmed: the positions of inline YAML count from its first character.
+        let file = match cli.policy.as_deref().filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(value) => {
+                if let Some(input) = cli.hash_tags_given.first() {
+                    return Err(error(
+                        env::POLICY,
+                        "policy",
+                        format!(
+                            "{input} is given too: a policy file's rules replace HASH_TAG_PATTERN \
+                             and HASH_TAG_KEEP; give one (the seed's rule in a file is \
+                             `{{tags: ['/<pattern>/'], keep: {{newest: <keep>}}}}`)"
+                        ),
+                    ));
+                }
+                Some(std::sync::Arc::new(
+                    load_policy(value).map_err(|problem| error(env::POLICY, "policy", problem))?,
+                ))
+            }
+        };
         let min_age = chrono::Duration::from_std(cli.min_age)
             .map_err(|_| error(env::MIN_AGE, "min-age", "too long"))?;
         let concurrency = cli.concurrency;
@@ -296,7 +347,7 @@ impl Settings {
                 hash_tag_keep,
                 min_age,
                 repositories,
-                file: None,
+                file,
                 // The provider's nature, set by the run once the provider is open.
                 takes_along: false,
             },

@@ -14,6 +14,7 @@ pub mod http1;
 pub mod proxy;
 pub mod push;
 pub mod registry;
+pub mod retention;
 pub mod runner;
 pub mod s3;
 pub mod scenario;

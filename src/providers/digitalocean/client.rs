@@ -278,6 +278,33 @@ impl DoApi {
         }
     }
 
+    /// Deletes tag `tag` of `repository` only (`DELETE …/repositories/<repo>/tags/<tag>`).
+    pub async fn delete_tag(
+        &self,
+        registry: &Registry,
+        repository: &str,
+        tag: &str,
+    ) -> Result<crate::providers::TagGone, ApiError> {
+        use crate::providers::TagGone;
+        let action = format!("deleting tag `{tag}` of `{repository}`");
+        let url = self.rest.url(&format!(
+            "{}/repositories/{}/tags/{}",
+            registry.prefix,
+            encode_repository(repository),
+            percent_encoding::utf8_percent_encode(tag, percent_encoding::NON_ALPHANUMERIC)
+        ));
+        let answer = self.rest.call(Method::DELETE, url, None, &action).await?;
+        match answer.status {
+            StatusCode::NO_CONTENT | StatusCode::OK | StatusCode::ACCEPTED => Ok(TagGone::Now),
+            StatusCode::NOT_FOUND => Ok(TagGone::Already),
+            StatusCode::FORBIDDEN => Ok(TagGone::Refused(format!(
+                "the token may not delete tags{}",
+                answer.detail()
+            ))),
+            _ => Err(self.rest.unexpected(&action, &answer)),
+        }
+    }
+
     /// The running garbage collection, if any.
     pub async fn active_gc(
         &self,

@@ -237,6 +237,22 @@ impl Provider for DigitalOcean {
         }
     }
 
+    async fn untag(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        tag: &str,
+    ) -> Result<crate::providers::Untagging, DeleteError> {
+        let now = crate::registry::reader::resolve_tag(&self.client, repository, tag).await?;
+        crate::providers::untag_by_name(now, digest, async {
+            Ok(self
+                .api
+                .delete_tag(&self.registry, repository.as_str(), tag)
+                .await?)
+        })
+        .await
+    }
+
     fn gc_advice(&self, sweep: UntaggedSweep) -> Option<GarbageCollectionAdvice> {
         let (kind, why) = gc::gc_type(sweep);
         let include_untagged = if kind == gc::GC_TYPE {

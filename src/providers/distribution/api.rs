@@ -32,6 +32,7 @@ pub struct ApiOnly {
     /// Why this source was chosen, for the report.
     reason: String,
     registry_config: String,
+    untagger: crate::registry::untag::Untagger,
 }
 
 impl ApiOnly {
@@ -48,6 +49,7 @@ impl ApiOnly {
             concurrency: concurrency.max(1),
             reason,
             registry_config,
+            untagger: Default::default(),
         }
     }
 
@@ -157,6 +159,15 @@ impl Provider for ApiOnly {
         digest: &Digest,
     ) -> Result<Deletion, DeleteError> {
         delete_through_api(&self.client, repository, digest).await
+    }
+
+    async fn untag(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        tag: &str,
+    ) -> Result<crate::providers::Untagging, DeleteError> {
+        super::untag_through_api(&self.untagger, &self.client, repository, digest, tag).await
     }
 
     fn notices(&self) -> Vec<String> {

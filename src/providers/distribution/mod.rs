@@ -15,7 +15,10 @@ use std::collections::HashSet;
 use crate::model::{Digest, GarbageCollectionAdvice, Inventory, RepositoryName};
 use crate::plan::untagged::UntaggedSweep;
 use crate::progress::Progress;
-use crate::providers::{CurrentState, DeleteError, Deletion, DiscoveryError, Provider};
+use crate::providers::{
+    CurrentState, DeleteError, Deletion, DiscoveryError, Provider, Reach, Untagging,
+};
+use crate::registry::untag::{Step, Untagger};
 use crate::registry::{Gone, RegistryClient};
 use driver::StorageDriver;
 use layout::read_children;
@@ -30,6 +33,36 @@ pub(crate) async fn delete_through_api(
     match client.delete_manifest(repository, digest).await? {
         Gone::Now => Ok(Deletion::Deleted),
         Gone::Already => Ok(Deletion::AlreadyGone),
+    }
+}
+
+/// Removes a tag through the registry's API (`registry::untag`), deleting the throw-away
+/// manifest it was moved onto, if any, by digest.
+pub(crate) async fn untag_through_api(
+    untagger: &Untagger,
+    client: &RegistryClient,
+    repository: &RepositoryName,
+    digest: &Digest,
+    tag: &str,
+) -> Result<Untagging, DeleteError> {
+    match untagger.untag(client, repository, digest, tag).await? {
+        Step::Done(done) => Ok(done),
+        Step::Placeholder(placeholder) => {
+            client
+                .delete_manifest(repository, &placeholder)
+                .await
+                .map_err(|error| {
+                    DeleteError::new(
+                        format!(
+                            "tag `{tag}` was moved onto the throw-away manifest {placeholder}, \
+                             which could not be deleted ({error}); delete it: DELETE \
+                             /v2/{repository}/manifests/{placeholder}"
+                        ),
+                        Reach::Manifest,
+                    )
+                })?;
+            Ok(Untagging::Untagged)
+        }
     }
 }
 
@@ -59,6 +92,7 @@ pub struct Distribution<S> {
     client: RegistryClient,
     concurrency: usize,
     registry_config: String,
+    untagger: Untagger,
 }
 
 impl<S: StorageDriver> Distribution<S> {
@@ -75,6 +109,7 @@ impl<S: StorageDriver> Distribution<S> {
             client,
             concurrency,
             registry_config,
+            untagger: Untagger::default(),
         }
     }
 }
@@ -131,6 +166,15 @@ impl<S: StorageDriver> Provider for Distribution<S> {
         digest: &Digest,
     ) -> Result<Deletion, DeleteError> {
         delete_through_api(&self.client, repository, digest).await
+    }
+
+    async fn untag(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        tag: &str,
+    ) -> Result<Untagging, DeleteError> {
+        untag_through_api(&self.untagger, &self.client, repository, digest, tag).await
     }
 
     fn gc_advice(&self, _sweep: UntaggedSweep) -> Option<GarbageCollectionAdvice> {

@@ -58,6 +58,8 @@ pub struct Ghcr {
     ids: Mutex<HashMap<RepositoryName, HashMap<Digest, u64>>>,
     /// The undo record, written as versions are deleted.
     journal: journal::Journal,
+    /// Moves tags onto throw-away manifests (ghcr.io deletes no tag by name).
+    untagger: crate::registry::untag::Untagger,
 }
 
 /// When a version was pushed: `updated_at`, else `created_at`.
@@ -97,6 +99,7 @@ impl Ghcr {
             client,
             concurrency: concurrency.max(1),
             ids: Mutex::default(),
+            untagger: Default::default(),
             journal: journal::Journal::new(
                 settings.journal.clone(),
                 chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -378,6 +381,58 @@ impl Provider for Ghcr {
             }
             VersionDeleted::Already => Ok(Deletion::AlreadyGone),
             VersionDeleted::Refused(reason) => Ok(Deletion::KeptByRegistry { reason }),
+        }
+    }
+
+    /// ghcr.io deletes no tag by name (405): the tag is moved onto a throw-away manifest with
+    /// the same token (which then needs `packages: write`), and that version is deleted
+    /// through the Packages API at once.
+    async fn untag(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        tag: &str,
+    ) -> Result<crate::providers::Untagging, DeleteError> {
+        use crate::registry::untag::Step;
+        let placeholder = match self
+            .untagger
+            .untag(&self.client, repository, digest, tag)
+            .await?
+        {
+            Step::Done(done) => return Ok(done),
+            Step::Placeholder(placeholder) => placeholder,
+        };
+        let package = self.package_of(repository.as_str());
+        let left = |why: String| {
+            DeleteError::new(
+                format!(
+                    "tag `{tag}` was moved onto the throw-away version {placeholder}, which \
+                     could not be deleted ({why}); delete that version in the package's settings"
+                ),
+                Reach::Manifest,
+            )
+        };
+        let versions = self
+            .api
+            .versions(&self.owner, &package)
+            .await
+            .map_err(|e| left(e.to_string()))?
+            .unwrap_or_default();
+        let id = versions
+            .iter()
+            .find(|v| v.name == placeholder.as_str())
+            .map(|v| v.id)
+            .ok_or_else(|| left("GitHub does not list it".into()))?;
+        match self
+            .api
+            .delete(&self.owner, &package, id)
+            .await
+            .map_err(|e| left(e.to_string()))?
+        {
+            VersionDeleted::Now | VersionDeleted::Already => {
+                Ok(crate::providers::Untagging::Untagged)
+            }
+            VersionDeleted::Refused(reason) => Err(left(reason)),
         }
     }
 

@@ -68,6 +68,18 @@ pub struct Gitlab {
 /// A repository as discovery found it: GitLab's id for it, and each manifest's tags.
 type Discovered = (u64, HashMap<Digest, BTreeSet<Tag>>);
 
+/// What became of one tag asked to go.
+enum Removal {
+    /// Deleted (or gone by the time of the DELETE).
+    Deleted,
+    /// Gone before it was asked.
+    Gone,
+    /// Names another manifest now: left.
+    Moved(Digest),
+    /// Protected: GitLab's words.
+    Protected(String),
+}
+
 /// A tag as GitLab details it: its name, its manifest, when the image was built.
 type TagNow = (Tag, Digest, Option<DateTime<Utc>>);
 
@@ -195,6 +207,32 @@ impl Gitlab {
         Ok(Some(repository))
     }
 
+    /// Deletes tag `tag` of repository `id` while it still names `digest`: GitLab deletes a
+    /// tag by name, and CI may have pushed it onto a new image since the plan; deleting it
+    /// then would untag that image, which GitLab's garbage collection then removes.
+    async fn remove_tag(
+        &self,
+        id: u64,
+        digest: &Digest,
+        tag: &str,
+    ) -> Result<Removal, DeleteError> {
+        let now = self
+            .api
+            .tag(id, tag)
+            .await?
+            .and_then(|detail| detail.digest)
+            .and_then(|d| d.parse::<Digest>().ok());
+        match now {
+            None => return Ok(Removal::Gone),
+            Some(now) if &now != digest => return Ok(Removal::Moved(now)),
+            Some(_) => {}
+        }
+        Ok(match self.api.delete_tag(id, tag).await? {
+            TagDeleted::Now | TagDeleted::Already => Removal::Deleted,
+            TagDeleted::Protected(message) => Removal::Protected(message),
+        })
+    }
+
     fn id_of(&self, repository: &RepositoryName) -> Option<u64> {
         self.known
             .lock()
@@ -303,27 +341,11 @@ impl Provider for Gitlab {
         let mut protected = Vec::new();
         let mut moved = Vec::new();
         for tag in tags {
-            // GitLab deletes a tag by name: just before, the tag must still name this manifest.
-            // CI may have pushed it onto a new image since the plan, and deleting it then would
-            // untag that image, which GitLab's garbage collection then removes.
-            let now = self
-                .api
-                .tag(id, &tag)
-                .await?
-                .and_then(|detail| detail.digest)
-                .and_then(|d| d.parse::<Digest>().ok());
-            match now {
-                // Gone already: nothing to delete.
-                None => continue,
-                Some(now) if &now != digest => {
-                    moved.push((tag, now));
-                    continue;
-                }
-                Some(_) => {}
-            }
-            match self.api.delete_tag(id, &tag).await? {
-                TagDeleted::Now | TagDeleted::Already => deleted.push(tag),
-                TagDeleted::Protected(message) => protected.push((tag, message)),
+            match self.remove_tag(id, digest, &tag).await? {
+                Removal::Deleted => deleted.push(tag),
+                Removal::Gone => {}
+                Removal::Moved(now) => moved.push((tag, now)),
+                Removal::Protected(message) => protected.push((tag, message)),
             }
         }
         if let Some((tag, message)) = protected.first() {
@@ -348,6 +370,29 @@ impl Provider for Gitlab {
     /// registry).
     fn deletes_subjects_first(&self) -> bool {
         true
+    }
+
+    async fn untag(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        tag: &str,
+    ) -> Result<crate::providers::Untagging, DeleteError> {
+        use crate::providers::Untagging;
+        let id = self.id_of(repository).ok_or_else(|| {
+            DeleteError::new(
+                format!("repository `{repository}` was not discovered"),
+                crate::providers::Reach::Repository,
+            )
+        })?;
+        Ok(match self.remove_tag(id, digest, tag).await? {
+            Removal::Deleted => Untagging::Untagged,
+            Removal::Gone => Untagging::Gone,
+            Removal::Moved(now) => Untagging::Moved { now },
+            Removal::Protected(message) => Untagging::Impossible {
+                reason: format!("the tag is protected ({message})"),
+            },
+        })
     }
 
     fn notices(&self) -> Vec<String> {

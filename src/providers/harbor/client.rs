@@ -264,6 +264,34 @@ impl HarborApi {
         }
     }
 
+    /// Deletes tag `tag` of artifact `digest` only (`DELETE …/artifacts/<digest>/tags/<tag>`);
+    /// the artifact stays.
+    pub async fn delete_tag(
+        &self,
+        project: &str,
+        repository: &str,
+        digest: &str,
+        tag: &str,
+    ) -> Result<crate::providers::TagGone, ApiError> {
+        use crate::providers::TagGone;
+        let action = format!("deleting tag `{tag}` of `{repository}`");
+        let url = self.rest.url(&format!(
+            "{}/{digest}/tags/{}",
+            Self::artifacts_path(project, repository),
+            percent_encoding::utf8_percent_encode(tag, percent_encoding::NON_ALPHANUMERIC)
+        ));
+        let answer = self.rest.call(Method::DELETE, url, None, &action).await?;
+        match answer.status {
+            StatusCode::OK | StatusCode::ACCEPTED | StatusCode::NO_CONTENT => Ok(TagGone::Now),
+            StatusCode::NOT_FOUND => Ok(TagGone::Already),
+            // An immutable tag (a tag immutability rule) or an account without the right.
+            StatusCode::FORBIDDEN | StatusCode::PRECONDITION_FAILED => Ok(TagGone::Refused(
+                format!("Harbor refused{}", answer.detail()),
+            )),
+            _ => Err(self.rest.unexpected(&action, &answer)),
+        }
+    }
+
     /// Starts a garbage collection (`delete_untagged` only when the user opted in).
     pub async fn start_gc(&self, delete_untagged: bool) -> Result<GcStarted, ApiError> {
         let action = "starting garbage collection";

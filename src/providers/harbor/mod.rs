@@ -385,6 +385,23 @@ impl Provider for Harbor {
         true
     }
 
+    async fn untag(
+        &self,
+        repository: &RepositoryName,
+        digest: &Digest,
+        tag: &str,
+    ) -> Result<crate::providers::Untagging, DeleteError> {
+        let name = repository.as_str();
+        let now = reader::resolve_tag(&self.client, repository, tag).await?;
+        crate::providers::untag_by_name(now, digest, async {
+            Ok(self
+                .api
+                .delete_tag(project_of(name), name, digest.as_str(), tag)
+                .await?)
+        })
+        .await
+    }
+
     fn gc_advice(&self, sweep: UntaggedSweep) -> Option<GarbageCollectionAdvice> {
         let (untagged, kind, why) = gc_type(sweep);
         Some(GarbageCollectionAdvice {
