@@ -72,6 +72,8 @@ pub struct FakeDoState {
     pub throttled: usize,
     /// DELETEs it received.
     pub deletes: usize,
+    /// Tags deleted by the tag API: (repository, tag).
+    pub deleted_tags: Vec<(String, String)>,
     window_start: Option<Instant>,
     used: u64,
     delete_throttled: bool,
@@ -204,6 +206,7 @@ impl FakeDo {
         let base = Arc::new(Mutex::new(String::new()));
         let (thread_state, thread_base) = (state.clone(), base.clone());
         let http = reqwest::blocking::Client::new();
+        let access = registry.access();
         let server = FakeServer::start(move |request| {
             let base = thread_base.lock().unwrap().clone();
             let method = request.method.clone();
@@ -267,7 +270,7 @@ impl FakeDo {
                     &storage,
                     &gc_target,
                     &base,
-                    &http,
+                    (&http, &access),
                     (&method, &path, &params, &body),
                     &thread_state,
                 );
@@ -310,7 +313,7 @@ fn handle(
     storage: &Path,
     gc_target: &GcTarget,
     base: &str,
-    http: &reqwest::blocking::Client,
+    (http, access): (&reqwest::blocking::Client, &super::registry::RegistryAccess),
     (method, path, params, body): (&str, &str, &BTreeMap<String, String>, &str),
     state: &Arc<Mutex<FakeDoState>>,
 ) -> (u16, Value) {
@@ -415,6 +418,22 @@ fn handle(
                 200,
                 json!({"repositories": slice, "links": {"pages": pages}, "meta": {"total": total}}),
             )
+        }
+        // `DELETE …/repositories/{repository_name}/tags/{repository_tag}`: the tag only (204).
+        ("DELETE", ["repositories", repository, "tags", tag]) => {
+            let repository = repository.replace("%2F", "/").replace("%2f", "/");
+            let tag = super::fake::decode(tag);
+            if !tags_in(storage, &repository).contains_key(&tag) {
+                return not_found;
+            }
+            if !super::fake::delete_tag_only(access, &repository, &tag) {
+                return (
+                    500,
+                    json!({"id": "server_error", "message": "tag not deleted"}),
+                );
+            }
+            state.lock().unwrap().deleted_tags.push((repository, tag));
+            (204, Value::Null)
         }
         ("GET", ["repositories", repository, "digests"]) => {
             let repository = repository.replace("%2F", "/").replace("%2f", "/");

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use super::registry::RegistryAccess;
 
 /// A request as a fake's handler sees it.
 #[derive(Debug, Clone)]
@@ -302,4 +304,70 @@ impl GcTarget {
             config: registry.config_path(),
         }
     }
+}
+
+/// Deletes `tag` only, the way GitLab, DigitalOcean and Harbor do it on a registry without a
+/// tag-delete API: re-points it to a throwaway manifest, then deletes that by digest (the
+/// registry removes the tags of a deleted manifest: here only the throwaway's).
+pub fn delete_tag_only(registry: &RegistryAccess, repository: &str, tag: &str) -> bool {
+    let config = b"{}";
+    let config_digest = regsweep::model::Digest::sha256_of(config);
+    let upload = registry
+        .request(
+            reqwest::Method::POST,
+            &format!("/v2/{repository}/blobs/uploads/"),
+        )
+        .send();
+    let Ok(upload) = upload else { return false };
+    let Some(location) = upload
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+    else {
+        return false;
+    };
+    let location = if location.starts_with('/') {
+        format!("{}{location}", registry.url)
+    } else {
+        location.to_string()
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let stored = registry
+        .request(
+            reqwest::Method::PUT,
+            &format!("{location}{separator}digest={config_digest}"),
+        )
+        .header("content-type", "application/octet-stream")
+        .body(config.to_vec())
+        .send()
+        .is_ok_and(|r| r.status().as_u16() == 201);
+    if !stored {
+        return false;
+    }
+    let throwaway = json!({
+        "schemaVersion": 2,
+        "mediaType": super::media::OCI_MANIFEST,
+        "config": {"mediaType": super::media::OCI_CONFIG, "digest": config_digest.to_string(), "size": 2},
+        "layers": [],
+        "annotations": {"fake.dummy": format!("{repository}:{tag}:{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())}
+    });
+    let bytes = serde_json::to_vec(&throwaway).unwrap();
+    let digest = regsweep::model::Digest::sha256_of(&bytes);
+    let pointed = registry
+        .request(
+            reqwest::Method::PUT,
+            &format!("/v2/{repository}/manifests/{tag}"),
+        )
+        .header("content-type", super::media::OCI_MANIFEST)
+        .body(bytes)
+        .send()
+        .is_ok_and(|r| r.status().as_u16() == 201);
+    pointed
+        && registry
+            .request(
+                reqwest::Method::DELETE,
+                &format!("/v2/{repository}/manifests/{digest}"),
+            )
+            .send()
+            .is_ok_and(|r| r.status().as_u16() == 202)
 }

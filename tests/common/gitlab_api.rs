@@ -221,71 +221,6 @@ fn paged(request: &Request, base: &str, items: &[Value], cap: usize) -> Answer {
         .with_header("link", links.join(", "))
 }
 
-/// Deletes `tag` only: re-points it to a throwaway manifest, then deletes that by digest (the
-/// registry removes the tags of a deleted manifest: here only the throwaway's).
-fn delete_tag(registry: &RegistryAccess, repository: &str, tag: &str) -> bool {
-    let config = b"{}";
-    let config_digest = regsweep::model::Digest::sha256_of(config);
-    let upload = registry
-        .request(
-            reqwest::Method::POST,
-            &format!("/v2/{repository}/blobs/uploads/"),
-        )
-        .send();
-    let Ok(upload) = upload else { return false };
-    let Some(location) = upload
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-    else {
-        return false;
-    };
-    let location = if location.starts_with('/') {
-        format!("{}{location}", registry.url)
-    } else {
-        location.to_string()
-    };
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let stored = registry
-        .request(
-            reqwest::Method::PUT,
-            &format!("{location}{separator}digest={config_digest}"),
-        )
-        .header("content-type", "application/octet-stream")
-        .body(config.to_vec())
-        .send()
-        .is_ok_and(|r| r.status().as_u16() == 201);
-    if !stored {
-        return false;
-    }
-    let throwaway = json!({
-        "schemaVersion": 2,
-        "mediaType": super::media::OCI_MANIFEST,
-        "config": {"mediaType": super::media::OCI_CONFIG, "digest": config_digest.to_string(), "size": 2},
-        "layers": [],
-        "annotations": {"gitlab.dummy": format!("{repository}:{tag}:{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())}
-    });
-    let bytes = serde_json::to_vec(&throwaway).unwrap();
-    let digest = regsweep::model::Digest::sha256_of(&bytes);
-    let pointed = registry
-        .request(
-            reqwest::Method::PUT,
-            &format!("/v2/{repository}/manifests/{tag}"),
-        )
-        .header("content-type", super::media::OCI_MANIFEST)
-        .body(bytes)
-        .send()
-        .is_ok_and(|r| r.status().as_u16() == 201);
-    pointed
-        && registry
-            .request(
-                reqwest::Method::DELETE,
-                &format!("/v2/{repository}/manifests/{digest}"),
-            )
-            .send()
-            .is_ok_and(|r| r.status().as_u16() == 202)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn answer(
     options: &FakeGitlabOptions,
@@ -436,7 +371,7 @@ fn answer(
             if protected.iter().any(|p| p.is_match(&tag)) {
                 return message(403, "403 Forbidden - cannot delete protected tag(s)");
             }
-            if !delete_tag(registry, &path, &tag) {
+            if !super::fake::delete_tag_only(registry, &path, &tag) {
                 return message(400, "400 Bad request");
             }
             state.deleted_tags.push((path, tag));

@@ -49,6 +49,8 @@ pub struct FakeHarborState {
     pub deleted: Vec<(String, String)>,
     /// Artifacts deleted along with another: (repository, digest, parent).
     pub cascaded: Vec<(String, String, String)>,
+    /// Tags deleted by the tag API: (repository, tag).
+    pub deleted_tags: Vec<(String, String)>,
     /// `delete_untagged` of every garbage collection started.
     pub gc_untagged: Vec<bool>,
     gc: BTreeMap<u64, (bool, usize)>,
@@ -540,6 +542,22 @@ fn artifacts(
                 .map(|d| model.artifact(d, with_accessory))
                 .collect();
             paged(request, &items, options.page_cap)
+        }
+        // `DELETE …/artifacts/{reference}/tags/{tag_name}`: the tag only; the artifact stays.
+        ("DELETE", [reference, "tags", tag]) => {
+            let tag = decode(tag);
+            let points_here = model
+                .tags
+                .get(*reference)
+                .is_some_and(|tags| tags.contains(&tag));
+            if !points_here {
+                return error(404, "NOT_FOUND", &format!("tag {tag} not found"));
+            }
+            if !super::fake::delete_tag_only(registry, repository, &tag) {
+                return error(500, "UNKNOWN", "internal server error");
+            }
+            state.deleted_tags.push((repository.to_string(), tag));
+            Answer::empty(200)
         }
         ("DELETE", [reference]) => {
             let digest = if reference.starts_with("sha256:") {

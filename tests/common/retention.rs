@@ -85,6 +85,25 @@ impl Conventions {
         }
     }
 
+    /// Forgets what the dataset expects of `repository` (a provider that cannot rank it the
+    /// same way leaves it out of its run): it must be untouched instead.
+    pub fn leave_out(&mut self, repository: &str) {
+        let kept: Vec<(String, Digest)> = self
+            .kept
+            .iter()
+            .chain(&self.deleted)
+            .filter(|(r, _)| r == repository)
+            .cloned()
+            .collect();
+        self.kept_tags.retain(|(r, _, _)| r != repository);
+        self.removed_tags.retain(|(r, _)| r != repository);
+        self.untagged_tags.retain(|(r, _, _)| r != repository);
+        self.kept.retain(|(r, _)| r != repository);
+        self.deleted.retain(|(r, _)| r != repository);
+        self.deleted_untagged.retain(|(r, _)| r != repository);
+        self.untouched.extend(kept);
+    }
+
     /// Everything kept is where it was and whole; everything removed is gone; every removed
     /// tag of a kept manifest is gone and the manifest stays. `sees_untagged`: the provider
     /// can see (and so delete) manifests without tags; `deletes_manifests`: it deletes them
