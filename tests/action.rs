@@ -12,6 +12,10 @@ use regsweep::cli::Cli;
 use sha2::{Digest as _, Sha256};
 use yaml_rust2::{Yaml, YamlLoader};
 
+/// Inputs that are empty by default (the binary's default applies): they may not be given
+/// together with a policy file.
+const HASH_TAG_INPUTS: [&str; 2] = ["hash-tag-pattern", "hash-tag-keep"];
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -119,9 +123,15 @@ fn every_action_input_reaches_a_real_option_with_its_default() {
         let default = options.get(variable).unwrap_or_else(|| {
             panic!("input `{name}` sets {variable}, which regsweep does not read")
         });
-        // The token defaults to the job's own, from the workflow context.
+        // The token defaults to the job's own, from the workflow context; the hash-tag
+        // inputs are empty by default (the binary's default then applies) so that they are
+        // not "given" together with a policy, and say the binary's default in words.
         let expected = if name == "github-token" {
             "${{ github.token }}".to_string()
+        } else if HASH_TAG_INPUTS.contains(&name.as_str()) {
+            let said = input["description"].as_str().unwrap_or_default();
+            assert!(said.contains(&format!("default {default}")), "input `{name}`: {said}");
+            String::new()
         } else {
             default.clone()
         };
@@ -429,7 +439,15 @@ fn gitlab_templates_are_valid_and_their_inputs_reach_real_options() {
         let expected = gitlab_defaults
             .get(name.as_str())
             .map(|d| d.to_string())
-            .unwrap_or_else(|| binary_default.clone());
+            .unwrap_or_else(|| {
+                if HASH_TAG_INPUTS.contains(&name.as_str()) {
+                    let said = input["description"].as_str().unwrap_or_default();
+                    assert!(said.contains(&format!("default {binary_default}")), "`{name}`: {said}");
+                    String::new()
+                } else {
+                    binary_default.clone()
+                }
+            });
         assert_eq!(default, expected, "input `{name}`: default");
     }
     for (variable, value) in &variables {
