@@ -44,6 +44,30 @@ const CONFIGS: usize = 48;
 /// Manifests per group: 2 children + 1 index (`latest`, overwritten), 12 hash-tagged images,
 /// 2 referrers of a hash-tagged image, 3 untagged leftovers.
 const GROUP: usize = 20;
+/// The benchmark's 6-rule policy: the conventions of README "Retention policies", with the
+/// dataset's commit tags decided by the last rule (keep 10, as the seed's default) and
+/// `latest` by the first, so that it plans exactly what the seed's policy plans.
+const SIX_RULES: &str = r#"rules:
+  - name: releases
+    tags: ['v*', '!v*-rc*', latest]
+    keep: all
+  - name: pull requests
+    tags: ['pr-*']
+    keep: {newest: 3, younger-than: 14d}
+  - name: nightlies
+    tags: ['/^nightly-[0-9]{8}$/']
+    keep: {newest: 7, sort: tag}
+  - name: branches
+    tags: ['/^[a-z0-9-]+-[0-9a-f]{7}-[0-9]{10}$/']
+    keep: {newest: 2, group-by: '/^([a-z0-9-]+)-[0-9a-f]{7}-[0-9]{10}$/'}
+  - name: library versions
+    tags: ['/^v?[0-9]+[.][0-9]+[.][0-9]+/']
+    keep: {newest: 5, sort: semver}
+  - name: commits
+    tags: ['/^[0-9a-f]{7,12}$/']
+    keep: {newest: 10}
+"#;
+
 /// regsweep's default `REGSWEEP_CONCURRENCY`: the S3 dry run runs at it, and the endpoint's
 /// capacity is measured at it.
 fn default_concurrency() -> usize {
@@ -651,11 +675,48 @@ fn main() {
             peak as f64 / 1024.0,
             "MiB"
         ));
+        // 1b. The same with a 6-rule policy file (the commit tags decided by the last rule,
+        // so every tag is matched against all six), next to the seed's policy.
+        let policy_path =
+            std::env::temp_dir().join(format!("regsweep-bench-policy-{}.yml", std::process::id()));
+        std::fs::write(&policy_path, SIX_RULES).unwrap();
+        let policy_path = policy_path.display().to_string();
+        let mut policy_env = env.to_vec();
+        policy_env.push(("REGSWEEP_POLICY", policy_path.as_str()));
+        let mut policy_phases = Vec::new();
+        for _ in 0..options.runs {
+            let (_, _, r) = run_regsweep(&policy_env);
+            assert_eq!(
+                r["totals"]["planned_deletions"], report["totals"]["planned_deletions"],
+                "the 6-rule policy plans what the seed's does on this dataset"
+            );
+            let t = &r["timings"];
+            policy_phases.push(
+                t["discover_seconds"].as_f64().unwrap() + t["plan_seconds"].as_f64().unwrap(),
+            );
+        }
+        let policy_phase = median(policy_phases);
+        eprintln!(
+            "discovery+plan with a 6-rule policy at {manifests}: {policy_phase:.2}s ({:+.1}% of the seed's {phase:.2}s)",
+            100.0 * (policy_phase / phase - 1.0)
+        );
+        table.push(format!(
+            "{:<44} {:>12} {:>12.2} {:>12}",
+            "discovery + plan, 6-rule policy file", manifests, policy_phase, "s"
+        ));
+        table.push(format!(
+            "{:<44} {:>12} {:>12.1} {:>12}",
+            "  6-rule policy / seed policy",
+            manifests,
+            100.0 * policy_phase / phase,
+            "%"
+        ));
         let mut entry = json!({
             "manifests": manifests,
             "planned_deletions": report["totals"]["planned_deletions"],
             "discover_plan_seconds_median": phase,
             "dry_run_wall_seconds_median": wall,
+            "policy_discover_plan_seconds_median": policy_phase,
             "peak_rss_mib": peak as f64 / 1024.0,
             "runs": options.runs,
         });

@@ -130,7 +130,10 @@ fn every_action_input_reaches_a_real_option_with_its_default() {
             "${{ github.token }}".to_string()
         } else if HASH_TAG_INPUTS.contains(&name.as_str()) {
             let said = input["description"].as_str().unwrap_or_default();
-            assert!(said.contains(&format!("default {default}")), "input `{name}`: {said}");
+            assert!(
+                said.contains(&format!("default {default}")),
+                "input `{name}`: {said}"
+            );
             String::new()
         } else {
             default.clone()
@@ -442,7 +445,10 @@ fn gitlab_templates_are_valid_and_their_inputs_reach_real_options() {
             .unwrap_or_else(|| {
                 if HASH_TAG_INPUTS.contains(&name.as_str()) {
                     let said = input["description"].as_str().unwrap_or_default();
-                    assert!(said.contains(&format!("default {binary_default}")), "`{name}`: {said}");
+                    assert!(
+                        said.contains(&format!("default {binary_default}")),
+                        "`{name}`: {said}"
+                    );
                     String::new()
                 } else {
                     binary_default.clone()
