@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod cli;
 pub mod control;
+pub mod maintenance;
 pub mod manifest;
 pub mod model;
 pub mod plan;

@@ -104,6 +104,9 @@ fn main() -> ExitCode {
             }
         },
         Action::CheckPolicy(_) => unreachable!("checked before the settings"),
+        Action::Maintenance => run::Mode::Maintenance {
+            registry_stopped: cli.registry_stopped,
+        },
         Action::Restore(from) => {
             return match runtime.block_on(run::restore(&settings, &control, &from)) {
                 Ok(status) => exit(status),
@@ -114,7 +117,15 @@ fn main() -> ExitCode {
             };
         }
     };
-    let outcome = runtime.block_on(run::run(&settings, &mode, &control, &progress));
+    let outcome = match mode {
+        run::Mode::Maintenance { registry_stopped } => runtime.block_on(run::maintenance(
+            &settings,
+            &control,
+            &progress,
+            registry_stopped,
+        )),
+        mode => runtime.block_on(run::run(&settings, &mode, &control, &progress)),
+    };
     // Publishing is not the run: it goes on after a first signal, under its own control, and
     // trusts the registry's CA bundle but never skips certificate checks for GitHub or GitLab.
     let publishing = TlsOptions {

@@ -31,9 +31,11 @@ use crate::report::{summarize, RunContext, Summary, Timings};
 use crate::settings::{Settings, Source};
 use crate::verify;
 
+mod maintenance;
 mod plans;
 mod restore;
 
+pub use maintenance::maintenance;
 pub use plans::load_plan;
 use plans::{planned_policy, write_plan};
 pub use restore::restore;
@@ -194,6 +196,11 @@ pub enum Mode {
         /// The plan, read and checked.
         file: Box<PlanFile>,
     },
+    /// The maintenance window: plan, delete in storage, collect garbage (`maintenance`).
+    Maintenance {
+        /// The registry is stopped (it cannot answer the read-only check).
+        registry_stopped: bool,
+    },
 }
 
 /// What every step of one run shares.
@@ -264,7 +271,7 @@ impl Pipeline<'_> {
         let plan_hash = match self.mode {
             Mode::Plan { out } => Some(write_plan(settings, provider, out, &inventory, &plan)?),
             Mode::Apply { file } => Some(file.hash.clone()),
-            Mode::Run => None,
+            Mode::Run | Mode::Maintenance { .. } => None,
         };
 
         // An untagged sweep asked of the registry's garbage collection would delete what the

@@ -140,6 +140,8 @@ pub mod env {
     pub const JOURNAL: &str = "REGSWEEP_JOURNAL";
     /// The retention policy file (or its YAML text).
     pub const POLICY: &str = "REGSWEEP_POLICY";
+    /// Maintenance: the registry is stopped.
+    pub const REGISTRY_STOPPED: &str = "REGSWEEP_REGISTRY_STOPPED";
 }
 
 /// What regsweep does besides a run.
@@ -160,6 +162,11 @@ pub enum Command {
         #[arg(value_name = "PLAN.json")]
         plan: Option<std::path::PathBuf>,
     },
+    /// Maintenance window: with the registry read-only (storage.maintenance.readonly.enabled)
+    /// or stopped (--registry-stopped), plan as a run, delete in storage and collect garbage at
+    /// storage speed, to the registry's own garbage-collect's result (REGISTRY_DIR or
+    /// REGISTRY_STORAGE=s3)
+    Maintenance,
     /// Retention policies: `regsweep policy check FILE` validates a policy file without a
     /// registry and prints its rules as understood
     Policy {
@@ -209,6 +216,8 @@ pub enum Action {
     Restore(std::path::PathBuf),
     /// Check this policy file (a path, or YAML text) and print its rules.
     CheckPolicy(String),
+    /// The maintenance window: plan, delete in storage, collect garbage.
+    Maintenance,
 }
 
 impl Cli {
@@ -223,6 +232,7 @@ impl Cli {
             Some(Command::Plan { out }) => Some(Action::Plan(file(out))),
             Some(Command::Apply { plan }) => Some(Action::Apply(file(plan))),
             Some(Command::Restore { from }) => Some(Action::Restore(from.clone())),
+            Some(Command::Maintenance) => Some(Action::Maintenance),
             Some(Command::Policy {
                 command: PolicyCommand::Check { file },
             }) => {
@@ -237,6 +247,7 @@ impl Cli {
         let from_mode = match self.mode.as_str() {
             "plan" => Action::Plan(file(&None)),
             "apply" => Action::Apply(file(&None)),
+            "maintenance" => Action::Maintenance,
             _ => Action::Run,
         };
         match from_command {
@@ -247,6 +258,7 @@ impl Cli {
                     (_, Action::Run)
                         | (Action::Plan(_), Action::Plan(_))
                         | (Action::Apply(_), Action::Apply(_))
+                        | (Action::Maintenance, Action::Maintenance)
                 );
                 if agrees {
                     Ok(action)
@@ -398,9 +410,10 @@ pub struct Cli {
     pub max_delete: Option<usize>,
 
     /// What to do, for CI wrappers that set variables: `run` (discover, plan, delete),
-    /// `plan` (write the plan to REGSWEEP_PLAN, delete nothing) or `apply` (delete what the
-    /// plan in REGSWEEP_PLAN lists). The `plan` and `apply` subcommands do the same
-    #[arg(long, global = true, env = env::MODE, value_name = "MODE", default_value = "run", value_parser = ["run", "plan", "apply"])]
+    /// `plan` (write the plan to REGSWEEP_PLAN, delete nothing), `apply` (delete what the
+    /// plan in REGSWEEP_PLAN lists) or `maintenance` (the maintenance window). The `plan`,
+    /// `apply` and `maintenance` subcommands do the same
+    #[arg(long, global = true, env = env::MODE, value_name = "MODE", default_value = "run", value_parser = ["run", "plan", "apply", "maintenance"])]
     pub mode: String,
 
     /// The plan file: where `plan` writes it and `apply` reads it
@@ -410,6 +423,11 @@ pub struct Cli {
     /// How old a plan `apply` still takes (`7d`, `12h`)
     #[arg(long, global = true, env = env::PLAN_MAX_AGE, value_name = "DURATION", default_value = "7d", value_parser = parse::positive_duration)]
     pub plan_max_age: Duration,
+
+    /// Maintenance: the registry is stopped, so it cannot answer the read-only check (a
+    /// registry that answers must still prove it is read-only)
+    #[arg(long, global = true, env = env::REGISTRY_STOPPED, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse::boolean)]
+    pub registry_stopped: bool,
 
     /// The run's time budget (`25m`, `2h`). Discovery and planning run in full; deletions go
     /// in the plan's order until the next one, or a wait (rate limit, retry, garbage

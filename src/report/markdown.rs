@@ -398,6 +398,44 @@ pub fn render(summary: &Summary) -> String {
     if !notes.is_empty() {
         let _ = writeln!(out, "### Notes\n\n{}\n", notes.join("\n"));
     }
+    if let Some(m) = &summary.maintenance {
+        let would = if summary.dry_run { "would be " } else { "" };
+        let _ = writeln!(
+            out,
+            "### Maintenance window\n\n{}.\n\n| Step | Result |\n|---|---|\n\
+             | Storage | {} manifests {would}removed with {} tags, {} tags removed from images \
+             that stay, {} dangling tags ({} files) |",
+            escape(&m.window),
+            m.manifests_deleted,
+            m.tags_deleted,
+            m.tags_untagged,
+            m.dangling_tags,
+            m.files_removed
+        );
+        match &m.not_collected {
+            Some(why) => {
+                let _ = writeln!(out, "| Collection | not run: {} |", escape(why));
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| Collection | {} of {} blobs {would}deleted, {} {would}freed |",
+                    m.blobs_deleted,
+                    m.blobs,
+                    human_bytes(m.bytes_freed)
+                );
+            }
+        }
+        let phases: Vec<String> = m
+            .phase_seconds
+            .iter()
+            .map(|(phase, seconds)| format!("{phase} {seconds:.2} s"))
+            .collect();
+        let _ = writeln!(out, "| Phases | {} |\n", phases.join(", "));
+        if !summary.dry_run {
+            let _ = writeln!(out, "> [!IMPORTANT]\n> Next: {}.\n", escape(&m.next));
+        }
+    }
     if let Some(run) = &summary.garbage_collection_run {
         let _ = writeln!(
             out,

@@ -109,6 +109,42 @@ pub struct Summary {
     pub verification: Option<crate::verify::Verification>,
     /// How long each phase took, in seconds (absent in tests' fixed reports).
     pub timings: Option<Timings>,
+    /// `regsweep maintenance`: what was removed in storage and collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceReport>,
+}
+
+/// What a maintenance window did (`regsweep maintenance`): the plan carried out in storage,
+/// then the garbage collection.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MaintenanceReport {
+    /// How the window was proved (read-only, or stopped).
+    pub window: String,
+    /// Manifests whose revision link was removed (or would be, in a dry run).
+    pub manifests_deleted: usize,
+    /// Tags removed with them.
+    pub tags_deleted: usize,
+    /// Tags removed from manifests that stay.
+    pub tags_untagged: usize,
+    /// Tags naming no revision, left by a run stopped half-way, removed.
+    pub dangling_tags: usize,
+    /// Storage files removed below `_manifests/`.
+    pub files_removed: usize,
+    /// Blobs in storage before the collection.
+    pub blobs: usize,
+    /// Blobs something left references: kept.
+    pub blobs_kept: usize,
+    /// Blobs deleted (or that would be).
+    pub blobs_deleted: usize,
+    /// Their bytes.
+    pub bytes_freed: u64,
+    /// Why the collection did not run, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_collected: Option<String>,
+    /// Seconds per phase: discover, plan, delete, collect.
+    pub phase_seconds: BTreeMap<&'static str, f64>,
+    /// What to do before the registry serves again.
+    pub next: String,
 }
 
 /// Seconds spent per phase.
@@ -546,6 +582,7 @@ pub fn summarize(
         garbage_collection_run: None,
         verification: None,
         timings: None,
+        maintenance: None,
     }
 }
 

@@ -544,6 +544,9 @@ fn render_totals(out: &mut impl Write, summary: &Summary) {
             }
         }
     }
+    if let Some(maintenance) = &summary.maintenance {
+        render_maintenance(out, summary.dry_run, maintenance);
+    }
     if let Some(run) = &summary.garbage_collection_run {
         let _ = writeln!(
             out,
@@ -571,6 +574,56 @@ fn render_totals(out: &mut impl Write, summary: &Summary) {
         for warning in &gc.warnings {
             let _ = writeln!(out, "  - {warning}");
         }
+    }
+}
+
+/// The maintenance window's block: what was removed in storage and collected, and the next
+/// step.
+fn render_maintenance(out: &mut impl Write, dry_run: bool, m: &super::MaintenanceReport) {
+    let would = if dry_run { "would be " } else { "" };
+    let _ = writeln!(out, "\nMaintenance window: {}.", m.window);
+    let _ = writeln!(
+        out,
+        "  storage:    {} {}removed with {}, {} removed from images that stay{} ({} files)",
+        plural(m.manifests_deleted, "manifest", "manifests"),
+        would,
+        plural(m.tags_deleted, "tag", "tags"),
+        plural(m.tags_untagged, "tag", "tags"),
+        if m.dangling_tags > 0 {
+            format!(
+                ", {} naming no manifest",
+                plural(m.dangling_tags, "tag", "tags")
+            )
+        } else {
+            String::new()
+        },
+        m.files_removed
+    );
+    match &m.not_collected {
+        Some(why) => {
+            let _ = writeln!(out, "  collected:  nothing: {why}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  collected:  {} of {} blobs {}deleted, {} {}freed ({} referenced: kept)",
+                m.blobs_deleted,
+                m.blobs,
+                would,
+                human_bytes(m.bytes_freed),
+                if dry_run { "would be " } else { "" },
+                m.blobs_kept
+            );
+        }
+    }
+    let phases: Vec<String> = m
+        .phase_seconds
+        .iter()
+        .map(|(phase, seconds)| format!("{phase} {seconds:.2} s"))
+        .collect();
+    let _ = writeln!(out, "  phases:     {}", phases.join(", "));
+    if !dry_run {
+        let _ = writeln!(out, "\nNext step: {}.", m.next);
     }
 }
 

@@ -382,36 +382,86 @@ impl TestRegistry {
 
     /// Every file below the storage root with its content, for "nothing changed" checks.
     pub fn storage_snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        self.storage_files()
+            .into_iter()
+            .map(|file| {
+                let content = self.read_storage(&file);
+                (file, content)
+            })
+            .collect()
+    }
+
+    /// Every file below the storage root (on disk or in the bucket), relative to it, sorted.
+    pub fn storage_files(&self) -> Vec<String> {
         if let Some(s3) = &self.s3 {
-            return s3
-                .keys()
-                .into_iter()
-                .map(|key| {
-                    let content = s3.get(&key);
-                    (key, content)
-                })
-                .collect();
+            return s3.keys();
         }
         let mut files = Vec::new();
         let mut pending = vec![self.storage()];
         while let Some(folder) = pending.pop() {
             for entry in std::fs::read_dir(&folder).unwrap() {
-                let entry = entry.unwrap();
-                let path = entry.path();
+                let path = entry.unwrap().path();
                 if path.is_dir() {
                     pending.push(path);
                 } else {
-                    let relative = path
-                        .strip_prefix(self.storage())
-                        .unwrap()
-                        .display()
-                        .to_string();
-                    files.push((relative, std::fs::read(&path).unwrap()));
+                    let relative = path.strip_prefix(self.storage()).unwrap();
+                    files.push(relative.display().to_string());
                 }
             }
         }
         files.sort();
         files
+    }
+
+    /// The revision links of `repository` in storage (`…/revisions/sha256/<hex>/link`).
+    pub fn revisions(&self, repository: &str) -> Vec<String> {
+        let prefix = format!("docker/registry/v2/repositories/{repository}/_manifests/revisions/");
+        self.storage_files()
+            .into_iter()
+            .filter(|file| file.starts_with(&prefix) && file.ends_with("/link"))
+            .collect()
+    }
+
+    /// Pushes the manifest `digest` of `from` into `to` under `tag`, byte for byte, its config
+    /// and layers mounted across (one copy in storage, shared by both repositories, as a
+    /// `docker push` of the same image to a second name leaves it).
+    pub fn copy_image(&self, from: &str, digest: &Digest, to: &str, tag: &str) -> Pushed {
+        for blob in self.manifest_blobs(from, digest) {
+            let response = self
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/v2/{to}/blobs/uploads/?mount={blob}&from={from}"),
+                )
+                .send()
+                .unwrap();
+            assert_eq!(response.status(), 201, "mount {blob} from {from} into {to}");
+        }
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/v2/{from}/manifests/{digest}"),
+            )
+            .header("accept", media::ACCEPT_ALL)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{from}@{digest}");
+        let media_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let bytes = response.bytes().unwrap().to_vec();
+        let response = self
+            .request(reqwest::Method::PUT, &format!("/v2/{to}/manifests/{tag}"))
+            .header("content-type", &media_type)
+            .body(bytes.clone())
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 201, "push {to}:{tag}");
+        Pushed {
+            digest: digest.clone(),
+            media_type,
+            size: bytes.len() as u64,
+        }
     }
 
     /// Writes a storage file behind the registry's back (`relative` to the storage root,

@@ -52,6 +52,8 @@ pub struct RegistryOptions {
     /// `auth: token` with a token server of these accounts; regsweep gets the first
     /// `Grant::All` account as REGISTRY_AUTH.
     pub token_auth: Option<token::TokenServerOptions>,
+    /// `storage.maintenance.readonly.enabled: true`: reads only (the maintenance window).
+    pub read_only: bool,
 }
 
 /// The registry binary: `$REGSWEEP_TEST_REGISTRY`, else `docker-registry` or `registry` on PATH.
@@ -206,10 +208,12 @@ impl TestRegistry {
                 "version: 0.1\n\
                  log:\n  level: error\n  accesslog:\n    disabled: true\n\
                  storage:\n{driver}  delete:\n    enabled: {delete}\n  \
-                 maintenance:\n    uploadpurging:\n      enabled: false\n\
+                 maintenance:\n    uploadpurging:\n      enabled: false\n    \
+                 readonly:\n      enabled: {read_only}\n\
                  http:\n  addr: 127.0.0.1:{port}\n  secret: regsweep-test-secret\n{tls_section}\
                  {auth_section}",
                 delete = !options.deletion_disabled,
+                read_only = options.read_only,
             );
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
@@ -253,6 +257,72 @@ impl TestRegistry {
         }
         let log = std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default();
         panic!("the registry did not start; its log:\n{log}");
+    }
+
+    /// Stops the registry (its storage stays): what `--registry-stopped` means.
+    pub fn stop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+
+    /// Starts the registry again on the same storage and config, read-only or not, on a new
+    /// port (`url` changes).
+    pub fn restart(&mut self, read_only: bool) {
+        self.stop();
+        let config_path = self.config_path();
+        let config = std::fs::read_to_string(&config_path).unwrap();
+        let config = config
+            .replace(
+                "readonly:\n      enabled: true",
+                "readonly:\n      enabled: false",
+            )
+            .replace(
+                "readonly:\n      enabled: false",
+                &format!("readonly:\n      enabled: {read_only}"),
+            );
+        let scheme = if self.url.starts_with("https") {
+            "https"
+        } else {
+            "http"
+        };
+        for _attempt in 0..5 {
+            let port = free_port();
+            let start = config.find("addr: 127.0.0.1:").unwrap() + "addr: 127.0.0.1:".len();
+            let end = start + config[start..].find('\n').unwrap();
+            let config = format!("{}{port}{}", &config[..start], &config[end..]);
+            std::fs::write(&config_path, &config).unwrap();
+            let log = std::fs::File::create(self.dir.path().join("registry.log")).unwrap();
+            let mut process = Command::new(registry_binary())
+                .env_remove("AWS_CA_BUNDLE")
+                .env_remove("AWS_PROFILE")
+                .env_remove("AWS_ENDPOINT_URL")
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            let url = format!("{scheme}://127.0.0.1:{port}");
+            if wait_until_ready(&mut process, &self.client, &url) {
+                self.process = process;
+                self.url = url;
+                return;
+            }
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+        panic!("the registry did not restart; its log:\n{}", self.log());
+    }
+
+    /// A second registry (default options, same backend) over a copy of this one's storage:
+    /// every file or object, byte for byte. For comparing two ways of cleaning the same data.
+    pub fn copy(&self) -> TestRegistry {
+        let copy = TestRegistry::start_on(self.backend);
+        for file in self.storage_files() {
+            copy.write_storage(&file, &self.read_storage(&file));
+        }
+        copy
     }
 
     /// The storage root to pass as REGISTRY_DIR.

@@ -1,6 +1,7 @@
-//! driver: read-only access to a registry's storage, whatever holds it. `layout` understands
-//! what the distribution registry writes (`docker/registry/v2/…`) over any `StorageDriver`,
-//! which only lists folders and reads files (`filesystem`, `s3`). Reads; never writes.
+//! driver: access to a registry's storage, whatever holds it. `layout` understands what the
+//! distribution registry writes (`docker/registry/v2/…`) over any `StorageDriver`, which only
+//! lists folders and reads files (`filesystem`, `s3`). `StorageWriter` adds the removal of
+//! files, for the maintenance window alone; a run never writes storage.
 
 use std::future::Future;
 
@@ -95,4 +96,50 @@ pub struct Listed {
     pub etag: Option<String>,
     /// When it was last written.
     pub modified: Option<DateTime<Utc>>,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What is below a storage folder, at any depth.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tree {
+    /// Every file, as its path below the folder (`ab/ab…/data`), with its size in bytes.
+    pub files: Vec<(String, u64)>,
+    /// Every folder with nothing in it, as its path below the folder: what a removal stopped
+    /// half-way leaves on a disk (an object store has none).
+    pub empty_folders: Vec<String>,
+}
+
+/// Write access to registry storage, for the maintenance window only (`regsweep
+/// maintenance`, with the registry read-only or stopped): every file below a folder, and the
+/// removal of files. Nothing else in regsweep writes storage.
+pub trait StorageWriter: StorageDriver {
+    /// Every file and every empty folder below `path`, at any depth; a folder that does not
+    /// exist has none. `alphabet` as for [`StorageDriver::list_tree`].
+    fn files_below(
+        &self,
+        path: &str,
+        alphabet: &str,
+    ) -> impl Future<Output = Result<Tree, StorageError>> + Send;
+
+    /// Removes the files `paths` (from the storage root), `concurrency` at a time or in
+    /// batches (S3: `DeleteObjects`, 1,000 keys a request); a file already gone is no error.
+    /// The first failure stops it.
+    fn remove_files(
+        &self,
+        paths: Vec<String>,
+        concurrency: usize,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Removes the folders `paths` where they are empty, then their parents up to (not
+    /// including) `stop`, while those are empty: the empty folders a removal leaves. An
+    /// object store has no folders: nothing to do.
+    fn prune_folders(
+        &self,
+        paths: Vec<String>,
+        stop: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send {
+        let _ = (paths, stop);
+        async { Ok(()) }
+    }
 }

@@ -1,11 +1,12 @@
-//! filesystem: a `StorageDriver` over a local folder (`REGISTRY_DIR`). Reads only.
+//! filesystem: a `StorageDriver` over a local folder (`REGISTRY_DIR`): reads, and for the
+//! maintenance window only (`StorageWriter`) removes files and the empty folders they leave.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::driver::{Entry, StorageDriver, StorageError, Timed};
+use super::driver::{Entry, StorageDriver, StorageError, StorageWriter, Timed, Tree};
 
 /// Registry storage on a local disk, rooted at the folder that holds `docker/registry/v2`.
 #[derive(Debug, Clone)]
@@ -128,6 +129,117 @@ impl StorageDriver for FilesystemStorage {
                     })
                 })
                 .collect()
+        })
+    }
+}
+
+/// Every file below `folder`, as paths below it (`/`-separated) with their sizes, and every
+/// folder below it with nothing in it; none when it does not exist.
+fn walk(folder: &Path) -> io::Result<Tree> {
+    let mut tree = Tree::default();
+    let mut pending: Vec<(PathBuf, String)> = vec![(folder.to_path_buf(), String::new())];
+    // Bounded by the folder tree itself.
+    while let Some((dir, prefix)) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mut empty = true;
+        for entry in entries {
+            let entry = entry?;
+            empty = false;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if entry.file_type()?.is_dir() {
+                pending.push((entry.path(), path));
+            } else {
+                tree.files.push((path, entry.metadata()?.len()));
+            }
+        }
+        if empty && !prefix.is_empty() {
+            tree.empty_folders.push(prefix);
+        }
+    }
+    Ok(tree)
+}
+
+impl StorageWriter for FilesystemStorage {
+    async fn files_below(&self, path: &str, _alphabet: &str) -> Result<Tree, StorageError> {
+        let folder = self.full(path);
+        tokio::task::spawn_blocking(move || walk(&folder))
+            .await
+            .map_err(|e| StorageError::Unreadable {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?
+            .map_err(|e| storage_error(path, e))
+    }
+
+    async fn remove_files(
+        &self,
+        paths: Vec<String>,
+        concurrency: usize,
+    ) -> Result<(), StorageError> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        // Batches of plain unlinks on the blocking pool, a few at a time: a thread hand-off
+        // per file would cost more than the unlink.
+        let batches: Vec<Vec<String>> = paths.chunks(1024).map(<[String]>::to_vec).collect();
+        stream::iter(batches)
+            .map(|batch| {
+                let root = self.root.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        for path in batch {
+                            match std::fs::remove_file(root.join(&path)) {
+                                Ok(()) => {}
+                                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                                Err(e) => return Err(storage_error(&path, e)),
+                            }
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map_err(|e| StorageError::Unreadable {
+                        path: String::new(),
+                        message: e.to_string(),
+                    })?
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn prune_folders(&self, paths: Vec<String>, stop: &str) -> Result<(), StorageError> {
+        let root = self.root.clone();
+        let stop = root.join(stop);
+        tokio::task::spawn_blocking(move || {
+            for path in paths {
+                let mut folder = root.join(&path);
+                // Up to `stop`: each step removes one folder, or ends.
+                while folder.starts_with(&stop) && folder != stop {
+                    match std::fs::remove_dir(&folder) {
+                        Ok(()) => {}
+                        // Not empty (kept content), or gone already: done with this one.
+                        Err(_) => break,
+                    }
+                    let Some(parent) = folder.parent() else { break };
+                    folder = parent.to_path_buf();
+                }
+            }
+        })
+        .await
+        .map_err(|e| StorageError::Unreadable {
+            path: String::new(),
+            message: e.to_string(),
         })
     }
 }

@@ -114,6 +114,13 @@ impl<S: StorageDriver> Distribution<S> {
     }
 }
 
+impl<S> Distribution<S> {
+    /// The storage it reads (the maintenance window also writes it).
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+}
+
 impl<S: StorageDriver> Provider for Distribution<S> {
     fn source(&self) -> String {
         self.storage.describe()

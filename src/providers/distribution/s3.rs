@@ -1,6 +1,7 @@
 //! s3: a `StorageDriver` over the registry's S3 bucket (`REGISTRY_STORAGE=s3`), through
 //! `aws-sdk-s3`. Keys are `<rootdirectory>/docker/registry/v2/…` as the registry's `s3` driver
-//! writes them. Reads only (list and get); never writes or deletes an object.
+//! writes them. A run reads only (list and get); the maintenance window (`StorageWriter`)
+//! also deletes objects, 1,000 keys a `DeleteObjects` request.
 //!
 //! Every request holds a permit of one semaphore, so the whole run never has more than
 //! `REGSWEEP_CONCURRENCY` S3 requests in flight, however discovery nests its concurrency.
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 
-use super::driver::{Entry, Listed, StorageDriver, StorageError, Timed};
+use super::driver::{Entry, Listed, StorageDriver, StorageError, StorageWriter, Timed, Tree};
 
 /// Where the registry's storage is in S3, and how to reach it. `Debug` hides the secret key.
 #[derive(Clone, PartialEq, Eq)]
@@ -234,6 +235,7 @@ impl S3Storage {
                 if let Some(relative) = key.strip_prefix(prefix).filter(|r| !r.is_empty()) {
                     files.push(Listed {
                         path: relative.to_string(),
+                        size: object.size().unwrap_or_default().max(0) as u64,
                         etag: object
                             .e_tag()
                             .map(|e| e.trim_matches('"').to_ascii_lowercase()),
@@ -415,6 +417,80 @@ impl StorageDriver for S3Storage {
 
     fn describe(&self) -> String {
         self.location.describe()
+    }
+}
+
+/// Keys a `DeleteObjects` request takes at most (S3's limit).
+const DELETE_BATCH: usize = 1_000;
+
+impl StorageWriter for S3Storage {
+    async fn files_below(&self, path: &str, alphabet: &str) -> Result<Tree, StorageError> {
+        let files = match self.list_tree(path, alphabet).await {
+            Some(Ok(files)) => files.into_iter().map(|f| (f.path, f.size)).collect(),
+            Some(Err(StorageError::NotFound { .. })) | None => Vec::new(),
+            Some(Err(error)) => return Err(error),
+        };
+        // An object store has no folders, empty or not.
+        Ok(Tree {
+            files,
+            empty_folders: Vec::new(),
+        })
+    }
+
+    async fn remove_files(
+        &self,
+        paths: Vec<String>,
+        concurrency: usize,
+    ) -> Result<(), StorageError> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let batches: Vec<Vec<String>> =
+            paths.chunks(DELETE_BATCH).map(<[String]>::to_vec).collect();
+        stream::iter(batches)
+            .map(|batch| async move {
+                let first = batch.first().cloned().unwrap_or_default();
+                let objects = batch
+                    .iter()
+                    .map(|path| ObjectIdentifier::builder().key(self.key(path)).build())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| StorageError::Unreadable {
+                        path: first.clone(),
+                        message: e.to_string(),
+                    })?;
+                let delete = Delete::builder()
+                    .set_objects(Some(objects))
+                    .quiet(true)
+                    .build()
+                    .map_err(|e| StorageError::Unreadable {
+                        path: first.clone(),
+                        message: e.to_string(),
+                    })?;
+                let _permit = self.permit().await;
+                let answer = self
+                    .client
+                    .delete_objects()
+                    .bucket(&self.location.bucket)
+                    .delete(delete)
+                    .send()
+                    .await
+                    .map_err(|e| self.explain(&first, &e))?;
+                // A quiet DeleteObjects lists only the keys it could not delete.
+                match answer.errors().first() {
+                    None => Ok(()),
+                    Some(error) => Err(StorageError::Unreadable {
+                        path: error.key().unwrap_or_default().to_string(),
+                        message: format!(
+                            "not deleted: {} {}",
+                            error.code().unwrap_or_default(),
+                            error.message().unwrap_or_default()
+                        ),
+                    }),
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
     }
 }
 
