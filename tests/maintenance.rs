@@ -10,6 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::fake::{run_registry_gc, GcTarget};
+use common::proxy::{Fault, FaultProxy, Rule};
 use common::scenario::{push_attested_releases, push_history, History};
 use common::{finish, Backend, Image, TestRegistry};
 
@@ -121,7 +122,17 @@ fn oracle_and_maintenance(backend: Backend) {
         "{}",
         dry.stdout
     );
-    let maintained = registry.sweep_with(&[("REGSWEEP_REPOSITORIES", SELECTED)], &["maintenance"]);
+    let reports = tempfile::tempdir().unwrap();
+    let json_file = reports.path().join("report.json");
+    let markdown_file = reports.path().join("report.md");
+    let maintained = registry.sweep_with(
+        &[
+            ("REGSWEEP_REPOSITORIES", SELECTED),
+            ("REGSWEEP_JSON_FILE", json_file.to_str().unwrap()),
+            ("REGSWEEP_MARKDOWN_FILE", markdown_file.to_str().unwrap()),
+        ],
+        &["maintenance"],
+    );
     assert_eq!(
         maintained.code, 0,
         "{}\n{}",
@@ -131,11 +142,37 @@ fn oracle_and_maintenance(backend: Backend) {
         maintained
             .stdout
             .contains("is read-only: it answered an upload start with 405")
+            && maintained.stdout.contains("phases:     discover ")
             && maintained
                 .stdout
                 .contains("Next step: restart the registry"),
         "{}",
         maintained.stdout
+    );
+    // The reports carry the window like a run's: what went, what it freed, how long.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_file).unwrap()).unwrap();
+    let window = &json["maintenance"];
+    assert!(
+        window["manifests_deleted"].as_u64().unwrap() > 0,
+        "{window}"
+    );
+    assert!(window["blobs_deleted"].as_u64().unwrap() > 0, "{window}");
+    assert!(window["bytes_freed"].as_u64().unwrap() > 0, "{window}");
+    assert!(window["phases"]["collect_seconds"].is_f64(), "{window}");
+    assert!(window["next"]
+        .as_str()
+        .unwrap()
+        .contains("restart the registry"));
+    assert_eq!(
+        json["totals"]["deleted"], window["manifests_deleted"],
+        "{}",
+        json["totals"]
+    );
+    let markdown = std::fs::read_to_string(&markdown_file).unwrap();
+    assert!(
+        markdown.contains("### Maintenance window") && markdown.contains("| Collection | "),
+        "{markdown}"
     );
 
     assert_same_state(&registry, &oracle);
@@ -270,4 +307,53 @@ fn killed_at_any_point_a_second_window_finishes() {
     assert_same_state(&registry, &oracle);
     registry.restart(false);
     churn.history.assert_applied(&registry);
+}
+
+/// A storage failure while deleting stops the window with one clear line and exit 1;
+/// nothing kept is touched, and the next window finishes.
+#[test]
+fn a_storage_error_stops_the_window_with_one_line() {
+    let mut registry = TestRegistry::start_on(Backend::S3);
+    let old = registry.push_image("app", Some("latest"), &Image::new("old", 3));
+    registry.push_image("app", Some("latest"), &Image::new("new", 1));
+    registry.restart(true);
+    let before = registry.storage_files();
+    let s3 = registry.s3.as_ref().unwrap().url.clone();
+    // Every DeleteObjects (`POST /bucket?delete`) refused by the store.
+    let proxy = FaultProxy::start(&s3, 7);
+    proxy.add_rule(Rule {
+        method: Some("POST".into()),
+        path_contains: Some("delete".into()),
+        ..Rule::always(Fault::Status(403))
+    });
+    let failed = registry.sweep_with(
+        &[("REGSWEEP_S3_ENDPOINT", proxy.url.as_str())],
+        &["maintenance"],
+    );
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    let errors: Vec<&str> = failed
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", failed.stderr);
+    assert!(
+        errors[0].contains("storage failed while deleting: cannot remove")
+            && errors[0].contains("s3:DeleteObject")
+            && errors[0].contains("run again"),
+        "{}",
+        errors[0]
+    );
+    assert!(!failed.stderr.contains("panicked"), "{}", failed.stderr);
+    assert_eq!(
+        registry.storage_files(),
+        before,
+        "a refused deletion changed storage"
+    );
+
+    let again = registry.sweep_with(&[], &["maintenance"]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    registry.restart(false);
+    assert!(!registry.exists("app", &old.digest));
+    assert!(registry.pull_problems("app", "latest").is_empty());
 }

@@ -426,12 +426,7 @@ pub fn render(summary: &Summary) -> String {
                 );
             }
         }
-        let phases: Vec<String> = m
-            .phase_seconds
-            .iter()
-            .map(|(phase, seconds)| format!("{phase} {seconds:.2} s"))
-            .collect();
-        let _ = writeln!(out, "| Phases | {} |\n", phases.join(", "));
+        let _ = writeln!(out, "| Phases | {} |\n", m.phases.describe());
         if !summary.dry_run {
             let _ = writeln!(out, "> [!IMPORTANT]\n> Next: {}.\n", escape(&m.next));
         }

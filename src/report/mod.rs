@@ -141,10 +141,33 @@ pub struct MaintenanceReport {
     /// Why the collection did not run, when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_collected: Option<String>,
-    /// Seconds per phase: discover, plan, delete, collect.
-    pub phase_seconds: BTreeMap<&'static str, f64>,
+    /// How long each phase took.
+    pub phases: MaintenancePhases,
     /// What to do before the registry serves again.
     pub next: String,
+}
+
+/// Seconds each phase of a maintenance window took.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MaintenancePhases {
+    /// Reading storage into the inventory (every repository).
+    pub discover_seconds: f64,
+    /// Planning.
+    pub plan_seconds: f64,
+    /// Removing revision links and tags.
+    pub delete_seconds: f64,
+    /// Marking and deleting blobs.
+    pub collect_seconds: f64,
+}
+
+impl MaintenancePhases {
+    /// `discover 0.41 s, plan 0.02 s, delete 0.10 s, collect 0.33 s`.
+    pub fn describe(&self) -> String {
+        format!(
+            "discover {:.2} s, plan {:.2} s, delete {:.2} s, collect {:.2} s",
+            self.discover_seconds, self.plan_seconds, self.delete_seconds, self.collect_seconds
+        )
+    }
 }
 
 /// Seconds spent per phase.

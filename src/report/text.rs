@@ -616,12 +616,7 @@ fn render_maintenance(out: &mut impl Write, dry_run: bool, m: &super::Maintenanc
             );
         }
     }
-    let phases: Vec<String> = m
-        .phase_seconds
-        .iter()
-        .map(|(phase, seconds)| format!("{phase} {seconds:.2} s"))
-        .collect();
-    let _ = writeln!(out, "  phases:     {}", phases.join(", "));
+    let _ = writeln!(out, "  phases:     {}", m.phases.describe());
     if !dry_run {
         let _ = writeln!(out, "\nNext step: {}.", m.next);
     }

@@ -4,7 +4,6 @@
 //! carried out in storage (`maintenance::sweep`), and garbage collection at storage speed
 //! (`maintenance::collect`), reported like a run. Storage on a disk or in S3 only.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -23,7 +22,7 @@ use crate::providers::distribution::s3::S3Storage;
 use crate::providers::distribution::Distribution;
 use crate::providers::{DiscoveryError, Provider};
 use crate::registry::RegistryClient;
-use crate::report::{summarize, MaintenanceReport, RunContext, Timings};
+use crate::report::{summarize, MaintenancePhases, MaintenanceReport, RunContext, Timings};
 use crate::settings::{Settings, Source};
 
 /// What to do before the registry serves again.
@@ -89,14 +88,14 @@ async fn window_then<W: StorageWriter>(
         concurrency,
         settings.registry_config.clone(),
     );
-    let mut phases = BTreeMap::new();
+    let mut phases = MaintenancePhases::default();
 
     let started = Instant::now();
     let inventory = provider.discover(&[], progress).await?;
-    phases.insert("discover", started.elapsed().as_secs_f64());
+    phases.discover_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let plan = planner::plan(&inventory, &settings.policy, Utc::now());
-    phases.insert("plan", started.elapsed().as_secs_f64());
+    phases.plan_seconds = started.elapsed().as_secs_f64();
 
     let mut report = MaintenanceReport {
         window: window.describe(client.display()),
@@ -106,7 +105,7 @@ async fn window_then<W: StorageWriter>(
     let writer = provider.storage();
     let started = Instant::now();
     let swept = sweep::sweep(writer, &inventory, &plan, concurrency, dry_run).await;
-    phases.insert("delete", started.elapsed().as_secs_f64());
+    phases.delete_seconds = started.elapsed().as_secs_f64();
     let mut fatal = None;
     match &swept {
         Ok(swept) => {
@@ -124,7 +123,7 @@ async fn window_then<W: StorageWriter>(
             Ok(marked) => collect::collect(writer, &marked, concurrency, dry_run).await,
             Err(error) => Err(error),
         };
-        phases.insert("collect", started.elapsed().as_secs_f64());
+        phases.collect_seconds = started.elapsed().as_secs_f64();
         match collected {
             Ok(collected) => {
                 report.blobs = collected.blobs;
@@ -192,13 +191,12 @@ async fn window_then<W: StorageWriter>(
         &context,
     );
     summary.timings = Some(Timings {
-        discover_seconds: phases.get("discover").copied().unwrap_or_default(),
-        plan_seconds: phases.get("plan").copied().unwrap_or_default(),
-        apply_seconds: phases.get("delete").copied().unwrap_or_default()
-            + phases.get("collect").copied().unwrap_or_default(),
+        discover_seconds: phases.discover_seconds,
+        plan_seconds: phases.plan_seconds,
+        apply_seconds: phases.delete_seconds + phases.collect_seconds,
         verify_seconds: 0.0,
     });
-    report.phase_seconds = phases;
+    report.phases = phases;
     if let Some(why) = &report.not_collected {
         summary
             .notices

@@ -16,7 +16,7 @@ pub struct Entry {
     pub is_folder: bool,
 }
 
-/// Why a storage path could not be read.
+/// Why a storage path could not be read (or, in the maintenance window, removed).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The path does not exist.
@@ -33,6 +33,26 @@ pub enum StorageError {
         /// What went wrong.
         message: String,
     },
+    /// A removal failed (the maintenance window only).
+    #[error("cannot remove `{path}`: {message}")]
+    Unremovable {
+        /// The path, relative to the storage root (S3: the key).
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl StorageError {
+    /// The same failure, met while removing `path`.
+    pub fn removing(self) -> StorageError {
+        match self {
+            StorageError::Unreadable { path, message } => {
+                StorageError::Unremovable { path, message }
+            }
+            other => other,
+        }
+    }
 }
 
 /// Read-only access to registry storage, with paths relative to the storage root and `/` as

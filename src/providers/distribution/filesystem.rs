@@ -200,7 +200,7 @@ impl StorageWriter for FilesystemStorage {
                             match std::fs::remove_file(root.join(&path)) {
                                 Ok(()) => {}
                                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                                Err(e) => return Err(storage_error(&path, e)),
+                                Err(e) => return Err(storage_error(&path, e).removing()),
                             }
                         }
                         Ok(())

@@ -159,6 +159,29 @@ impl S3Storage {
         }
     }
 
+    /// [`Self::explain`] for a `DeleteObjects` that failed: a refusal names the permission
+    /// removals need, even when the store's answer has no body to say why.
+    fn explain_removal<E>(&self, path: &str, error: &SdkError<E>) -> StorageError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let refused = matches!(error.code(), Some("AccessDenied") | Some("Forbidden"))
+            || error
+                .raw_response()
+                .is_some_and(|r| r.status().as_u16() == 403);
+        if refused {
+            return StorageError::Unremovable {
+                path: self.key(path),
+                message: format!(
+                    "bucket `{}` refused the removal (403): the credentials need \
+                     s3:DeleteObject as well as s3:ListBucket and s3:GetObject",
+                    self.location.bucket
+                ),
+            };
+        }
+        self.explain(path, error).removing()
+    }
+
     /// A one-line explanation of an SDK error, with what to check for the usual ones.
     fn explain<E>(&self, path: &str, error: &SdkError<E>) -> StorageError
     where
@@ -473,11 +496,11 @@ impl StorageWriter for S3Storage {
                     .delete(delete)
                     .send()
                     .await
-                    .map_err(|e| self.explain(&first, &e))?;
+                    .map_err(|e| self.explain_removal(&first, &e))?;
                 // A quiet DeleteObjects lists only the keys it could not delete.
                 match answer.errors().first() {
                     None => Ok(()),
-                    Some(error) => Err(StorageError::Unreadable {
+                    Some(error) => Err(StorageError::Unremovable {
                         path: error.key().unwrap_or_default().to_string(),
                         message: format!(
                             "not deleted: {} {}",
