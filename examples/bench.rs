@@ -19,8 +19,22 @@
 //!
 //! Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
 //! [--apply-concurrency N[,N…]] [--apply-up-to N] [--s3-up-to N] [--do-up-to N]
-//! [--ghcr-deletions N] [--keep-storage DIR] [--storage DIR] [--write-above N] [--out PATH]. Apply is measured at scales up to `--apply-up-to` (default 20,000): each
-//! measurement deletes two copies of the dataset; S3 up to `--s3-up-to` (default 20,000).
+//! 6. the maintenance window (`regsweep maintenance`, the registry read-only) with about 90 %
+//!    of the manifests to delete: plan + delete + collect on a copy of the storage, next to the
+//!    API path (a run's deletions through the registry, then its own `garbage-collect`) and to
+//!    `garbage-collect` alone, on identical copies, checking that both leave the same blobs;
+//!    on S3 (two buckets on local endpoints) against `garbage-collect` on the same data, with
+//!    the requests the endpoint answered next to the budget of 1.2 per manifest plus one per
+//!    1,000 deleted keys. Up to `--maintenance-up-to` (default 100,000) manifests, the API
+//!    path up to `--maintenance-api-up-to` (default 100,000: at that scale it takes the
+//!    registry most of an hour) and S3 up to `--maintenance-s3-up-to` (default 10,000).
+//!
+//! Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
+//! [--apply-concurrency N[,N…]] [--apply-up-to N] [--s3-up-to N] [--do-up-to N]
+//! [--ghcr-deletions N] [--keep-storage DIR] [--storage DIR] [--write-above N]
+//! [--maintenance-up-to N] [--maintenance-api-up-to N] [--maintenance-s3-up-to N] [--out PATH]. Apply is measured at
+//! scales up to `--apply-up-to` (default 20,000): each measurement deletes two copies of the
+//! dataset; S3 up to `--s3-up-to` (default 20,000).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -88,6 +102,9 @@ struct Options {
     keep_storage: Option<PathBuf>,
     storage: Option<PathBuf>,
     write_above: usize,
+    maintenance_up_to: usize,
+    maintenance_api_up_to: usize,
+    maintenance_s3_up_to: usize,
     out: PathBuf,
 }
 
@@ -104,6 +121,9 @@ fn parse_options() -> Options {
         keep_storage: None,
         storage: None,
         write_above: 100_000,
+        maintenance_up_to: 100_000,
+        maintenance_api_up_to: 100_000,
+        maintenance_s3_up_to: 10_000,
         out: PathBuf::from("bench/results.json"),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -127,6 +147,13 @@ fn parse_options() -> Options {
             "--keep-storage" => options.keep_storage = Some(PathBuf::from(value)),
             "--storage" => options.storage = Some(PathBuf::from(value)),
             "--write-above" => options.write_above = value.parse().expect("a number"),
+            "--maintenance-up-to" => options.maintenance_up_to = value.parse().expect("a number"),
+            "--maintenance-api-up-to" => {
+                options.maintenance_api_up_to = value.parse().expect("a number")
+            }
+            "--maintenance-s3-up-to" => {
+                options.maintenance_s3_up_to = value.parse().expect("a number")
+            }
             "--out" => options.out = PathBuf::from(value),
             other => {
                 panic!("unknown argument `{other}` (see the doc comment of examples/bench.rs)")
@@ -281,6 +308,11 @@ fn high_water_kib(pid: u32) -> u64 {
 /// `wait4`'s `ru_maxrss`: Linux records in it the *parent's* high-water mark at exec, which
 /// here would be this benchmark's own memory.
 fn run_regsweep(env: &[(&str, &str)]) -> (f64, u64, Value) {
+    run_regsweep_with(env, &[])
+}
+
+/// [`run_regsweep`] with arguments (a subcommand).
+fn run_regsweep_with(env: &[(&str, &str)], args: &[&str]) -> (f64, u64, Value) {
     let out_path = std::env::temp_dir().join(format!("regsweep-bench-{}.json", std::process::id()));
     let out = std::fs::File::create(&out_path).unwrap();
     let started = Instant::now();
@@ -292,6 +324,7 @@ fn run_regsweep(env: &[(&str, &str)]) -> (f64, u64, Value) {
         command.env(k, v);
     }
     let mut child = command
+        .args(args)
         .env("REGSWEEP_OUTPUT", "json")
         .env("REGSWEEP_QUIET", "true")
         .stdout(out)
@@ -484,6 +517,336 @@ fn planned_deletions(report: &Value) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Every blob data file below a storage folder (relative paths), for comparing collections.
+fn blob_files(storage: &Path) -> std::collections::BTreeSet<String> {
+    storage_files(&storage.join("docker/registry/v2/blobs"))
+        .into_iter()
+        .filter(|f| f.ends_with("data"))
+        .map(|f| f.strip_prefix(storage).unwrap().display().to_string())
+        .collect()
+}
+
+/// Runs the registry's own `garbage-collect` (no `--delete-untagged`) with `config`; seconds.
+fn registry_gc(config: &Path) -> f64 {
+    let started = Instant::now();
+    let output = Command::new(common::registry_binary())
+        .arg("garbage-collect")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "garbage-collect failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    started.elapsed().as_secs_f64()
+}
+
+/// The hash tags to keep per repository so that about 90 % of `per_repository` manifests go:
+/// each kept hash tag keeps its image (and, one in twelve, two referrers), `latest` keeps an
+/// index and its two children.
+fn keep_for_ninety_percent(per_repository: usize) -> usize {
+    let kept = per_repository as f64 / 10.0 - 3.0;
+    (kept * 12.0 / 14.0).round().max(1.0) as usize
+}
+
+/// 6. The maintenance window, see the module's doc comment. Returns the figures.
+fn bench_maintenance(
+    registry: &TestRegistry,
+    states: &[RepositoryState],
+    manifests: u64,
+    with_api: bool,
+    with_s3: bool,
+    table: &mut Vec<String>,
+) -> Value {
+    let per_repository = states.iter().map(|s| s.pushed).max().unwrap_or(0);
+    let keep = keep_for_ninety_percent(per_repository).to_string();
+    let scratch = tempfile::tempdir().unwrap();
+    let (window_dir, api_dir) = (scratch.path().join("window"), scratch.path().join("api"));
+    copy_storage(&registry.storage(), &window_dir);
+    copy_storage(&registry.storage(), &api_dir);
+
+    // regsweep maintenance, the registry read-only; a dry run first warms the page cache.
+    let window = TestRegistry::start_with(RegistryOptions {
+        storage: Some(window_dir.clone()),
+        read_only: true,
+        ..RegistryOptions::default()
+    });
+    let window_text = window_dir.display().to_string();
+    let mut env = vec![
+        ("REGISTRY_URL", window.url.as_str()),
+        ("REGISTRY_DIR", window_text.as_str()),
+        ("HASH_TAG_KEEP", keep.as_str()),
+        ("DRY_RUN", "true"),
+    ];
+    let (dry_wall, _, dry) = run_regsweep_with(&env, &["maintenance"]);
+    env.retain(|(k, _)| *k != "DRY_RUN");
+    let (wall, peak, report) = run_regsweep_with(&env, &["maintenance"]);
+    let m = &report["maintenance"];
+    assert!(
+        m.is_object() && report["fatal"].is_null(),
+        "the maintenance window failed: {}",
+        report["fatal"]
+    );
+    assert_eq!(dry["maintenance"]["blobs_deleted"], m["blobs_deleted"]);
+    let planned = report["totals"]["planned_deletions"].as_u64().unwrap();
+    let share = planned as f64 / manifests as f64;
+    let phases = &m["phases"];
+    let phase = |name: &str| phases[name].as_f64().unwrap();
+    eprintln!(
+        "maintenance at {manifests} ({planned} deletions, {:.0} %): {wall:.2}s (discover {:.2}, plan {:.2}, delete {:.2}, collect {:.2}), {} blobs deleted, peak {} MiB; dry run {dry_wall:.2}s",
+        100.0 * share,
+        phase("discover_seconds"),
+        phase("plan_seconds"),
+        phase("delete_seconds"),
+        phase("collect_seconds"),
+        m["blobs_deleted"],
+        peak / 1024
+    );
+
+    let row = |table: &mut Vec<String>, what: &str, value: String, unit: &str| {
+        table.push(format!("{what:<44} {manifests:>12} {value:>12} {unit:>12}"));
+    };
+    row(
+        table,
+        "maintenance: plan + delete + collect",
+        format!("{wall:.2}"),
+        "s",
+    );
+    row(
+        table,
+        "  manifests deleted",
+        format!("{:.0}", 100.0 * share),
+        "%",
+    );
+    row(
+        table,
+        "  peak memory",
+        format!("{:.1}", peak as f64 / 1024.0),
+        "MiB",
+    );
+    let mut figures = json!({
+        "hash_tag_keep": keep,
+        "planned_deletions": planned,
+        "share_deleted": share,
+        "seconds": wall,
+        "dry_run_seconds": dry_wall,
+        "phases": phases,
+        "blobs_deleted": m["blobs_deleted"],
+        "bytes_freed": m["bytes_freed"],
+        "peak_rss_mib": peak as f64 / 1024.0,
+    });
+    // The S3 comparison needs the storage as the API path left it, before any collection.
+    if !(with_api || with_s3) {
+        return figures;
+    }
+
+    // The API path on an identical copy: a run's deletions, then the registry's collection.
+    let mut api = TestRegistry::start_with(RegistryOptions {
+        storage: Some(api_dir.clone()),
+        ..RegistryOptions::default()
+    });
+    let api_text = api_dir.display().to_string();
+    let (api_wall, _, api_report) = run_regsweep(&[
+        ("REGISTRY_URL", api.url.as_str()),
+        ("REGISTRY_DIR", api_text.as_str()),
+        ("HASH_TAG_KEEP", keep.as_str()),
+        ("REGSWEEP_VERIFY", "false"),
+    ]);
+    assert_eq!(
+        api_report["totals"]["deleted"].as_u64().unwrap(),
+        planned,
+        "the API run did not delete the plan"
+    );
+    api.stop();
+    let before_gc = scratch.path().join("before-gc");
+    if with_s3 {
+        copy_storage(&api_dir, &before_gc);
+    }
+    let gc_wall = registry_gc(&api.config_path());
+    assert!(
+        blob_files(&window_dir) == blob_files(&api_dir),
+        "regsweep's collection and the registry's left different blobs"
+    );
+    let api_total = api_wall + gc_wall;
+    eprintln!(
+        "API path at {manifests}: run {api_wall:.1}s + garbage-collect {gc_wall:.1}s = {api_total:.1}s ({:.1}x the window); garbage-collect alone {:.1}x",
+        api_total / wall,
+        gc_wall / wall
+    );
+    row(
+        table,
+        "  API path (run + garbage-collect)",
+        format!("{api_total:.1}"),
+        "s",
+    );
+    row(
+        table,
+        "  API path / maintenance",
+        format!("{:.1}", api_total / wall),
+        "x",
+    );
+    row(
+        table,
+        "  registry garbage-collect alone",
+        format!("{gc_wall:.1}"),
+        "s",
+    );
+    row(
+        table,
+        "  garbage-collect / maintenance",
+        format!("{:.1}", gc_wall / wall),
+        "x",
+    );
+    figures["api_run_seconds"] = json!(api_wall);
+    figures["registry_gc_seconds"] = json!(gc_wall);
+    figures["api_path_ratio"] = json!(api_total / wall);
+    figures["registry_gc_ratio"] = json!(gc_wall / wall);
+    figures["same_blobs_as_registry_gc"] = json!(true);
+
+    if with_s3 {
+        figures["s3"] = bench_maintenance_s3(registry, &before_gc, &keep, manifests, table);
+    }
+    figures
+}
+
+/// 6b. The maintenance window on S3 against `garbage-collect` on the same data: two buckets,
+/// one with the storage as pushed (regsweep plans, deletes and collects), one as the API path
+/// left it (the registry collects).
+fn bench_maintenance_s3(
+    registry: &TestRegistry,
+    before_gc: &Path,
+    keep: &str,
+    manifests: u64,
+    table: &mut Vec<String>,
+) -> Value {
+    let start = |read_only| {
+        TestRegistry::start_with(RegistryOptions {
+            backend: common::Backend::S3,
+            read_only,
+            ..RegistryOptions::default()
+        })
+    };
+    let window = start(true);
+    let mut collected = start(false);
+    let window_s3 = window.s3.as_ref().unwrap();
+    // Held here, so that the registry can be stopped while its endpoint serves on.
+    let collected_s3 = collected.s3.take().unwrap();
+    upload_storage(&registry.storage(), window_s3);
+    upload_storage(before_gc, &collected_s3);
+    let root = format!("/{}", common::s3::ROOT);
+    let env = [
+        ("REGISTRY_URL", window.url.as_str()),
+        ("REGISTRY_STORAGE", "s3"),
+        ("BUCKET", common::s3::BUCKET),
+        ("REGISTRY_DIR", root.as_str()),
+        ("REGION", common::s3::REGION),
+        ("ACCESS_KEY", common::s3::ACCESS_KEY),
+        ("SECRET_KEY", common::s3::SECRET_KEY),
+        ("REGSWEEP_S3_ENDPOINT", window_s3.url.as_str()),
+        ("HASH_TAG_KEEP", keep),
+    ];
+    let before = window_s3.requests().len();
+    let (wall, _, report) = run_regsweep_with(&env, &["maintenance"]);
+    let answered: Vec<String> = window_s3.requests().split_off(before);
+    let requests = answered.len();
+    // What they were: listings, manifest and config reads, DeleteObjects.
+    let listings = answered.iter().filter(|r| r.contains("list-type=")).count();
+    let removals = answered
+        .iter()
+        .filter(|r| r.starts_with("POST ") && r.contains("delete"))
+        .count();
+    let reads = answered
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/blobs/"))
+        .count();
+    let m = &report["maintenance"];
+    assert!(
+        m.is_object() && report["fatal"].is_null(),
+        "the maintenance window failed on S3: {}",
+        report["fatal"]
+    );
+    // Every removed link and every blob's `data` is one key.
+    let deleted_keys = m["files_removed"].as_u64().unwrap() + m["blobs_deleted"].as_u64().unwrap();
+    let budget = 1.2 * manifests as f64 + deleted_keys as f64 / 1000.0;
+
+    collected.stop();
+    let before = collected_s3.requests().len();
+    let gc_wall = registry_gc(&collected.config_path());
+    let gc_requests = collected_s3.requests().len() - before;
+    let blobs = |s3: &common::s3::MotoServer| -> Vec<String> {
+        s3.keys()
+            .into_iter()
+            .filter(|k| k.contains("/blobs/") && k.ends_with("/data"))
+            .collect()
+    };
+    assert!(
+        blobs(window_s3) == blobs(&collected_s3),
+        "on S3, regsweep's collection and the registry's left different blobs"
+    );
+    eprintln!(
+        "maintenance on S3 at {manifests}: {wall:.1}s, {requests} requests (budget {budget:.0}: {:.2} per manifest), {deleted_keys} keys deleted; garbage-collect {gc_wall:.1}s, {gc_requests} requests: {:.1}x",
+        requests as f64 / manifests as f64,
+        gc_wall / wall
+    );
+    let row = |table: &mut Vec<String>, what: &str, value: String, unit: &str| {
+        table.push(format!("{what:<44} {manifests:>12} {value:>12} {unit:>12}"));
+    };
+    row(
+        table,
+        "maintenance on S3 (local moto)",
+        format!("{wall:.1}"),
+        "s",
+    );
+    row(table, "  S3 requests", requests.to_string(), "requests");
+    row(
+        table,
+        "    blob reads (manifests, configs)",
+        reads.to_string(),
+        "requests",
+    );
+    row(table, "    listings", listings.to_string(), "requests");
+    row(table, "    DeleteObjects", removals.to_string(), "requests");
+    row(
+        table,
+        "  budget: 1.2/manifest + 1/1,000 keys",
+        format!("{budget:.0}"),
+        "requests",
+    );
+    row(
+        table,
+        "  registry garbage-collect on S3",
+        format!("{gc_wall:.1}"),
+        "s",
+    );
+    row(
+        table,
+        "  garbage-collect requests",
+        gc_requests.to_string(),
+        "requests",
+    );
+    row(
+        table,
+        "  garbage-collect / maintenance",
+        format!("{:.1}", gc_wall / wall),
+        "x",
+    );
+    json!({
+        "seconds": wall,
+        "requests": requests,
+        "blob_reads": reads,
+        "listings": listings,
+        "delete_objects": removals,
+        "deleted_keys": deleted_keys,
+        "request_budget": budget,
+        "requests_per_manifest": requests as f64 / manifests as f64,
+        "registry_gc_seconds": gc_wall,
+        "registry_gc_requests": gc_requests,
+        "registry_gc_ratio": gc_wall / wall,
+        "same_blobs_as_registry_gc": true,
+    })
 }
 
 /// GitHub's secondary limit as the fake keeps it: DELETEs a minute (900 points, 5 each).
@@ -973,6 +1336,12 @@ fn main() {
                 apply_rows.push(json!({"concurrency": concurrency, "deletions": deleted, "regsweep_deletes_per_second": rate, "registry_capacity_deletes_per_second": capacity, "ratio": rate / capacity}));
             }
             entry["apply"] = json!(apply_rows);
+        }
+        if scale <= options.maintenance_up_to {
+            let api = scale <= options.maintenance_api_up_to;
+            let s3 = scale <= options.maintenance_s3_up_to;
+            entry["maintenance"] =
+                bench_maintenance(&registry, &states, manifests, api, s3, &mut table);
         }
         results.insert(manifests.to_string(), entry);
     }

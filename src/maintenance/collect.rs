@@ -100,7 +100,7 @@ pub async fn collect<W: StorageWriter>(
         folders.extend(
             tree.empty_folders
                 .iter()
-                .map(|empty| (format!("{folder}/{empty}"), folder.clone())),
+                .map(|empty| format!("{folder}/{empty}")),
         );
         let listed = tree.files;
         // A blob is `<2 hex>/<hex>/data`; anything else in its folder goes with it.
@@ -134,26 +134,12 @@ pub async fn collect<W: StorageWriter>(
                 }
             }
         }
-        folders.extend(
-            doomed
-                .into_iter()
-                .map(|blob| (format!("{folder}/{blob}"), folder.clone())),
-        );
     }
     if dry_run {
         return Ok(collected);
     }
-    writer.remove_files(files, concurrency).await?;
-    for algorithm in ["sha256", "sha512"] {
-        let stop = format!("{root}/{algorithm}");
-        let here: Vec<String> = folders
-            .iter()
-            .filter(|(_, f)| *f == stop)
-            .map(|(blob, _)| blob.clone())
-            .collect();
-        if !here.is_empty() {
-            writer.prune_folders(here, &stop).await?;
-        }
-    }
+    let stops = [format!("{root}/sha256"), format!("{root}/sha512")];
+    writer.remove_files(files, &stops, concurrency).await?;
+    writer.prune_folders(folders, &stops).await?;
     Ok(collected)
 }

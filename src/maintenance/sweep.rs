@@ -150,13 +150,18 @@ pub async fn sweep<W: StorageWriter>(
         return Ok(swept);
     }
 
-    // Revision links first, every repository's, one batch after the other.
+    // Revision links first, every repository's, one batch after the other; their folders
+    // stay, as the registry's own deletion leaves them.
     for links in batches {
         swept.files += links.len();
-        writer.remove_files(links, concurrency).await?;
+        writer.remove_files(links, &[], concurrency).await?;
     }
 
-    // Then the tags: their files (from the listing above) and the folders they leave.
+    // Then the tags of every repository together: their files (from the listing above) and
+    // the folders they leave, and the folders a stopped run left empty.
+    let mut files = Vec::new();
+    let mut empty_folders = Vec::new();
+    let mut stops = Vec::new();
     for (repository, tags) in &work {
         if tags.is_empty() {
             continue;
@@ -164,33 +169,28 @@ pub async fn sweep<W: StorageWriter>(
         let folder = format!("{}/tags", manifests_folder(repository));
         let (listed, empty) = tag_files.remove(repository).unwrap_or_default();
         let of_a_tag = |path: &String| tags.contains(path.split('/').next().unwrap_or_default());
-        let files: Vec<String> = listed
-            .into_iter()
-            .filter(of_a_tag)
-            .map(|path| format!("{folder}/{path}"))
-            .collect();
-        swept.files += files.len();
-        // The folders the files leave, and those a stopped run left empty.
-        let folders: Vec<String> = files
-            .iter()
-            .filter_map(|file| file.rsplit_once('/').map(|(dir, _)| dir.to_string()))
-            .chain(
-                empty
-                    .iter()
-                    .filter(|p| of_a_tag(p))
-                    .map(|p| format!("{folder}/{p}")),
-            )
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        // The current links last: a tag stopped half-way still names its (gone) revision,
-        // and the next run finds it dangling.
-        let (current, others): (Vec<String>, Vec<String>) = files
-            .into_iter()
-            .partition(|file| file.ends_with("/current/link"));
-        writer.remove_files(others, concurrency).await?;
-        writer.remove_files(current, concurrency).await?;
-        writer.prune_folders(folders, &folder).await?;
+        files.extend(
+            listed
+                .into_iter()
+                .filter(of_a_tag)
+                .map(|path| format!("{folder}/{path}")),
+        );
+        empty_folders.extend(
+            empty
+                .iter()
+                .filter(|p| of_a_tag(p))
+                .map(|p| format!("{folder}/{p}")),
+        );
+        stops.push(folder);
     }
+    swept.files += files.len();
+    // The current links last: a tag stopped half-way still names its (gone) revision, and
+    // the next run finds it dangling.
+    let (current, others): (Vec<String>, Vec<String>) = files
+        .into_iter()
+        .partition(|file| file.ends_with("/current/link"));
+    writer.remove_files(others, &stops, concurrency).await?;
+    writer.remove_files(current, &stops, concurrency).await?;
+    writer.prune_folders(empty_folders, &stops).await?;
     Ok(swept)
 }

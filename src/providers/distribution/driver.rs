@@ -144,22 +144,25 @@ pub trait StorageWriter: StorageDriver {
 
     /// Removes the files `paths` (from the storage root), `concurrency` at a time or in
     /// batches (S3: `DeleteObjects`, 1,000 keys a request); a file already gone is no error.
-    /// The first failure stops it.
+    /// On a store with folders, each removal also takes the folders it leaves empty, up to
+    /// (not including) the nearest folder of `prune_below` above the file; a file below none
+    /// of them leaves its folders. The first failure stops it.
     fn remove_files(
         &self,
         paths: Vec<String>,
+        prune_below: &[String],
         concurrency: usize,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Removes the folders `paths` where they are empty, then their parents up to (not
-    /// including) `stop`, while those are empty: the empty folders a removal leaves. An
-    /// object store has no folders: nothing to do.
+    /// including) the nearest folder of `prune_below`, while those are empty: what a removal
+    /// stopped half-way left. An object store has no folders: nothing to do.
     fn prune_folders(
         &self,
         paths: Vec<String>,
-        stop: &str,
+        prune_below: &[String],
     ) -> impl Future<Output = Result<(), StorageError>> + Send {
-        let _ = (paths, stop);
+        let _ = (paths, prune_below);
         async { Ok(()) }
     }
 }

@@ -185,28 +185,75 @@ impl StorageWriter for FilesystemStorage {
     async fn remove_files(
         &self,
         paths: Vec<String>,
+        prune_below: &[String],
         concurrency: usize,
     ) -> Result<(), StorageError> {
+        // Twice the batches: a removal waits on the disk more than it computes (on a disk
+        // mounted with online `discard`, every freed block is trimmed before unlink returns).
+        // At 100,000 manifests on the reference machine's ext4: 8 batches 48 s, 16 and 32
+        // about 40 s, 64 and more slower again; on tmpfs 8 and 32 alike.
+        self.in_batches(
+            paths,
+            prune_below,
+            concurrency * 2,
+            |path| match std::fs::remove_file(path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+        )
+        .await
+    }
+
+    async fn prune_folders(
+        &self,
+        paths: Vec<String>,
+        prune_below: &[String],
+    ) -> Result<(), StorageError> {
+        // Each path is a folder: "removing" it is pruning from it.
+        self.in_batches(paths, prune_below, 1, |_| Ok(())).await
+    }
+}
+
+/// The folders pruning stops at, as full paths.
+type Stops = std::sync::Arc<std::collections::HashSet<PathBuf>>;
+
+impl FilesystemStorage {
+    /// Runs `remove` on each path (from the root), then prunes the folders it leaves empty
+    /// (see [`StorageWriter::remove_files`]): in batches on the blocking pool, `concurrency`
+    /// batches at a time. A disk's unlinks and rmdirs wait on its journal as much as on the
+    /// CPU, so batches side by side go about three times as fast as one after the other,
+    /// even on 2 cores; a thread hand-off per file would cost more than the unlink.
+    async fn in_batches(
+        &self,
+        paths: Vec<String>,
+        prune_below: &[String],
+        concurrency: usize,
+        remove: fn(&Path) -> io::Result<()>,
+    ) -> Result<(), StorageError> {
         use futures::stream::{self, StreamExt, TryStreamExt};
-        // Batches of plain unlinks on the blocking pool, a few at a time: a thread hand-off
-        // per file would cost more than the unlink.
-        let batches: Vec<Vec<String>> = paths.chunks(1024).map(<[String]>::to_vec).collect();
+        let stops: Stops = std::sync::Arc::new(
+            prune_below
+                .iter()
+                .map(|stop| self.root.join(stop))
+                .collect(),
+        );
+        let batches: Vec<Vec<String>> = paths.chunks(512).map(<[String]>::to_vec).collect();
         stream::iter(batches)
             .map(|batch| {
-                let root = self.root.clone();
+                let (root, stops) = (self.root.clone(), stops.clone());
                 async move {
                     tokio::task::spawn_blocking(move || {
                         for path in batch {
-                            match std::fs::remove_file(root.join(&path)) {
-                                Ok(()) => {}
-                                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                                Err(e) => return Err(storage_error(&path, e).removing()),
+                            let full = root.join(&path);
+                            remove(&full).map_err(|e| storage_error(&path, e).removing())?;
+                            if !stops.is_empty() {
+                                prune(&full, &stops);
                             }
                         }
                         Ok(())
                     })
                     .await
-                    .map_err(|e| StorageError::Unreadable {
+                    .map_err(|e| StorageError::Unremovable {
                         path: String::new(),
                         message: e.to_string(),
                     })?
@@ -217,29 +264,36 @@ impl StorageWriter for FilesystemStorage {
             .await?;
         Ok(())
     }
+}
 
-    async fn prune_folders(&self, paths: Vec<String>, stop: &str) -> Result<(), StorageError> {
-        let root = self.root.clone();
-        let stop = root.join(stop);
-        tokio::task::spawn_blocking(move || {
-            for path in paths {
-                let mut folder = root.join(&path);
-                // Up to `stop`: each step removes one folder, or ends.
-                while folder.starts_with(&stop) && folder != stop {
-                    match std::fs::remove_dir(&folder) {
-                        Ok(()) => {}
-                        // Not empty (kept content), or gone already: done with this one.
-                        Err(_) => break,
-                    }
-                    let Some(parent) = folder.parent() else { break };
-                    folder = parent.to_path_buf();
-                }
-            }
-        })
-        .await
-        .map_err(|e| StorageError::Unreadable {
-            path: String::new(),
-            message: e.to_string(),
-        })
+/// Removes the folder `from` when it is a folder, else its parent, and then their parents
+/// while they are empty, up to (not including) the nearest of `stops` above it; nothing when
+/// no stop is above it. Removing a folder that is not empty fails, which ends it: pruning
+/// never removes content.
+fn prune(from: &Path, stops: &std::collections::HashSet<PathBuf>) {
+    if !from
+        .ancestors()
+        .skip(1)
+        .any(|folder| stops.contains(folder))
+    {
+        return;
+    }
+    let mut folder = if from.is_dir() {
+        from
+    } else {
+        match from.parent() {
+            Some(parent) => parent,
+            None => return,
+        }
+    };
+    // Bounded by the path's depth.
+    while !stops.contains(folder) {
+        if std::fs::remove_dir(folder).is_err() {
+            break;
+        }
+        match folder.parent() {
+            Some(parent) => folder = parent,
+            None => break,
+        }
     }
 }

@@ -463,6 +463,7 @@ impl StorageWriter for S3Storage {
     async fn remove_files(
         &self,
         paths: Vec<String>,
+        _prune_below: &[String],
         concurrency: usize,
     ) -> Result<(), StorageError> {
         use aws_sdk_s3::types::{Delete, ObjectIdentifier};
