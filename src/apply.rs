@@ -304,9 +304,15 @@ pub async fn apply<P: Provider>(
     control: &Control,
     progress: &Progress,
 ) -> Applied {
+    // Without untags (the seed's policy) the count is of manifests alone, as it always was.
+    let unit = if plan.untag_count() == 0 {
+        "manifests"
+    } else {
+        "manifests and tags"
+    };
     let phase = progress.phase(
         "delete",
-        "manifests and tags",
+        unit,
         (plan.deletion_count() + plan.untag_count()) as u64,
     );
     let phase = &phase;
