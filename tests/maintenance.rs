@@ -205,6 +205,15 @@ fn on_s3_regsweep_leaves_what_the_registry_s_own_collection_leaves() {
     oracle_and_maintenance(Backend::S3);
 }
 
+/// The storage's files and contents, less the upload folders a refused probe may leave.
+fn storage_without_uploads(registry: &TestRegistry) -> Vec<(String, Vec<u8>)> {
+    registry
+        .storage_snapshot()
+        .into_iter()
+        .filter(|(path, _)| !path.contains("/_uploads/"))
+        .collect()
+}
+
 #[test]
 fn the_window_is_proved_or_nothing_changes() {
     let mut registry = TestRegistry::start();
@@ -227,11 +236,7 @@ fn the_window_is_proved_or_nothing_changes() {
     let said_stopped =
         registry.sweep_with(&[("REGSWEEP_REGISTRY_STOPPED", "true")], &["maintenance"]);
     assert_eq!(said_stopped.code, 1, "{}", said_stopped.stderr);
-    let after: Vec<(String, Vec<u8>)> = registry
-        .storage_snapshot()
-        .into_iter()
-        .filter(|(path, _)| !path.contains("/_uploads/"))
-        .collect();
+    let after = storage_without_uploads(&registry);
     assert_eq!(after, before, "a refused window changed storage");
 
     // Stopped and not said to be: refused; said to be: done.
@@ -249,6 +254,39 @@ fn the_window_is_proved_or_nothing_changes() {
     );
     let mut stopped_env = quick.to_vec();
     stopped_env.push(("REGSWEEP_REGISTRY_STOPPED", "true"));
+    // The run's own limit holds in the window too: nothing removed, one line, exit 1.
+    let mut limited_env = stopped_env.clone();
+    limited_env.push(("REGSWEEP_MAX_DELETE", "0"));
+    let limited = registry.sweep_with(&limited_env, &["maintenance"]);
+    assert_eq!(limited.code, 1, "{}\n{}", limited.stdout, limited.stderr);
+    let errors: Vec<&str> = limited
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("error:"))
+        .collect();
+    assert!(
+        errors.len() == 1
+            && errors[0].contains("REGSWEEP_MAX_DELETE=0")
+            && errors[0].contains("nothing was removed"),
+        "{}",
+        limited.stderr
+    );
+    let unchanged = storage_without_uploads(&registry);
+    assert_eq!(unchanged, before, "a refused plan changed storage");
+    // A spent time budget stops it between steps: here before the first, so nothing changes.
+    let mut budget_env = stopped_env.clone();
+    budget_env.push(("REGSWEEP_MAX_DURATION", "1ms"));
+    let spent = registry.sweep_with(&budget_env, &["maintenance"]);
+    assert_eq!(spent.code, 3, "{}\n{}", spent.stdout, spent.stderr);
+    assert!(
+        spent
+            .stderr
+            .contains("error: time budget spent before deleting in storage; nothing was removed"),
+        "{}",
+        spent.stderr
+    );
+    let unchanged = storage_without_uploads(&registry);
+    assert_eq!(unchanged, before, "a spent budget changed storage");
     let stopped = registry.sweep_with(&stopped_env, &["maintenance"]);
     assert_eq!(stopped.code, 0, "{}\n{}", stopped.stdout, stopped.stderr);
     assert!(stopped.stdout.contains("is stopped"), "{}", stopped.stdout);

@@ -40,7 +40,15 @@ pub async fn maintenance(
     match &settings.source {
         Source::Filesystem(root) => {
             let driver = FilesystemStorage::new(root);
-            window_then(settings, &client, driver, progress, registry_stopped).await
+            window_then(
+                settings,
+                &client,
+                driver,
+                control,
+                progress,
+                registry_stopped,
+            )
+            .await
         }
         Source::S3(location) => {
             let driver = S3Storage::connect(
@@ -50,7 +58,15 @@ pub async fn maintenance(
                 settings.retry.attempt_timeout,
             )
             .await;
-            window_then(settings, &client, driver, progress, registry_stopped).await
+            window_then(
+                settings,
+                &client,
+                driver,
+                control,
+                progress,
+                registry_stopped,
+            )
+            .await
         }
         _ => Err(RunError::Usage(
             "maintenance changes the registry's storage: give it with REGISTRY_DIR (a disk) or \
@@ -64,6 +80,7 @@ async fn window_then<W: StorageWriter>(
     settings: &Settings,
     client: &RegistryClient,
     driver: W,
+    control: &Control,
     progress: &Progress,
     registry_stopped: bool,
 ) -> Result<Outcome, RunError> {
@@ -103,10 +120,29 @@ async fn window_then<W: StorageWriter>(
         ..MaintenanceReport::default()
     };
     let writer = provider.storage();
-    let started = Instant::now();
-    let swept = sweep::sweep(writer, &inventory, &plan, concurrency, dry_run).await;
-    phases.delete_seconds = started.elapsed().as_secs_f64();
-    let mut fatal = None;
+    // The same limits as a run: REGSWEEP_MAX_DELETE, a signal, the time budget (from here on;
+    // the steps below are not cut in the middle, a killed one is finished by the next window).
+    control.enforce();
+    let deletions = plan.deletion_count();
+    let mut fatal = match settings.max_delete.filter(|max| deletions > *max) {
+        Some(max) if !dry_run => Some(format!(
+            "refusing to delete {deletions} manifests: more than REGSWEEP_MAX_DELETE={max}; \
+             review the plan (DRY_RUN=true) and raise the limit; nothing was removed"
+        )),
+        _ => control
+            .check()
+            .err()
+            .map(|halt| format!("{halt} before deleting in storage; nothing was removed")),
+    };
+    let swept = match fatal {
+        Some(_) => Err(None),
+        None => {
+            let started = Instant::now();
+            let swept = sweep::sweep(writer, &inventory, &plan, concurrency, dry_run).await;
+            phases.delete_seconds = started.elapsed().as_secs_f64();
+            swept.map_err(Some)
+        }
+    };
     match &swept {
         Ok(swept) => {
             report.manifests_deleted = swept.manifests;
@@ -115,7 +151,15 @@ async fn window_then<W: StorageWriter>(
             report.dangling_tags = swept.dangling;
             report.files_removed = swept.files;
         }
-        Err(error) => fatal = Some(format!("storage failed while deleting: {error}; run again")),
+        Err(Some(error)) => {
+            fatal = Some(format!("storage failed while deleting: {error}; run again"))
+        }
+        Err(None) => {}
+    }
+    if fatal.is_none() {
+        fatal = control.check().err().map(|halt| {
+            format!("{halt} after deleting in storage, before collecting garbage; run again to collect it")
+        });
     }
     if fatal.is_none() {
         let started = Instant::now();
@@ -204,8 +248,10 @@ async fn window_then<W: StorageWriter>(
     }
     summary.maintenance = Some(report);
     summary.fatal = fatal;
+    // A signal or the budget: partly done (3), as in a run; REGSWEEP_MAX_DELETE or a storage
+    // failure before anything was removed: failed (1).
     let status = if summary.fatal.is_some() {
-        if swept.as_ref().is_ok_and(|s| s.files > 0) {
+        if control.halted().is_some() || swept.as_ref().is_ok_and(|s| s.files > 0) {
             ExitStatus::Incomplete
         } else {
             ExitStatus::FailedBeforeDeleting
