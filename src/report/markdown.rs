@@ -72,6 +72,17 @@ fn result_text(summary: &Summary, manifest: &ManifestSummary) -> String {
     }
 }
 
+/// A table's heading with its row count; a long table folds behind `<details>` (returns
+/// whether it did, so that the caller closes it).
+fn heading(out: &mut String, title: &str, count: usize, noun: &str) -> bool {
+    let fold = count > FOLD_AFTER_ROWS;
+    let _ = writeln!(out, "### {title} ({count})\n");
+    if fold {
+        let _ = writeln!(out, "<details><summary>Show {count} {noun}</summary>\n");
+    }
+    fold
+}
+
 fn table(
     out: &mut String,
     title: &str,
@@ -81,15 +92,7 @@ fn table(
     if rows.is_empty() {
         return;
     }
-    let fold = rows.len() > FOLD_AFTER_ROWS;
-    let _ = writeln!(out, "### {title} ({})\n", rows.len());
-    if fold {
-        let _ = writeln!(
-            out,
-            "<details><summary>Show {} manifests</summary>\n",
-            rows.len()
-        );
-    }
+    let fold = heading(out, title, rows.len(), "manifests");
     out.push_str("| Repository | Digest | Tags | Created | Kind | Reason | Result |\n");
     out.push_str("|---|---|---|---|---|---|---|\n");
     for (repository, manifest) in rows.iter().take(MAX_ROWS) {
@@ -135,15 +138,7 @@ fn tag_table(out: &mut String, summary: &Summary) {
     if rows.is_empty() {
         return;
     }
-    let fold = rows.len() > FOLD_AFTER_ROWS;
-    let _ = writeln!(out, "### Tags ({})\n", rows.len());
-    if fold {
-        let _ = writeln!(
-            out,
-            "<details><summary>Show {} tags</summary>\n",
-            rows.len()
-        );
-    }
+    let fold = heading(out, "Tags", rows.len(), "tags");
     out.push_str("| Repository | Tag | Digest | Decision | Why | Result |\n");
     out.push_str("|---|---|---|---|---|---|\n");
     for (repository, manifest, tag) in rows.iter().take(MAX_ROWS) {

@@ -234,14 +234,7 @@ impl TestRegistry {
 
     /// The digest a tag points at now, if it exists.
     pub fn digest_of(&self, repository: &str, tag: &str) -> Option<Digest> {
-        let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("/v2/{repository}/manifests/{tag}"),
-            )
-            .header("accept", media::ACCEPT_ALL)
-            .send()
-            .ok()?;
+        let response = self.access().get_manifest(repository, &tag).ok()?;
         if !response.status().is_success() {
             return None;
         }
@@ -250,14 +243,10 @@ impl TestRegistry {
 
     /// Status of GET manifest `reference` with every manifest type accepted.
     pub fn manifest_status(&self, repository: &str, reference: &str) -> u16 {
-        self.request(
-            reqwest::Method::GET,
-            &format!("/v2/{repository}/manifests/{reference}"),
-        )
-        .header("accept", media::ACCEPT_ALL)
-        .send()
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
+        self.access()
+            .get_manifest(repository, &reference)
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
     }
 
     /// Whether a manifest digest still exists in a repository.
@@ -296,14 +285,7 @@ impl TestRegistry {
         while let Some(reference) = pending.pop() {
             steps += 1;
             assert!(steps < 1000, "pull check does not end");
-            let response = self
-                .request(
-                    reqwest::Method::GET,
-                    &format!("/v2/{repository}/manifests/{reference}"),
-                )
-                .header("accept", media::ACCEPT_ALL)
-                .send()
-                .unwrap();
+            let response = self.access().get_manifest(repository, &reference).unwrap();
             if response.status() != 200 {
                 problems.push(format!(
                     "{repository}@{reference}: manifest {}",
@@ -356,14 +338,7 @@ impl TestRegistry {
 
     /// The config and layer blobs of the image manifest `digest` (none for an index).
     pub fn manifest_blobs(&self, repository: &str, digest: &Digest) -> Vec<Digest> {
-        let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("/v2/{repository}/manifests/{digest}"),
-            )
-            .header("accept", media::ACCEPT_ALL)
-            .send()
-            .unwrap();
+        let response = self.access().get_manifest(repository, &digest).unwrap();
         assert_eq!(response.status(), 200, "{repository}@{digest}");
         let body: Value = response.json().unwrap();
         body["config"]["digest"]
@@ -436,14 +411,7 @@ impl TestRegistry {
                 .unwrap();
             assert_eq!(response.status(), 201, "mount {blob} from {from} into {to}");
         }
-        let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("/v2/{from}/manifests/{digest}"),
-            )
-            .header("accept", media::ACCEPT_ALL)
-            .send()
-            .unwrap();
+        let response = self.access().get_manifest(from, &digest).unwrap();
         assert_eq!(response.status(), 200, "{from}@{digest}");
         let media_type = response.headers()["content-type"]
             .to_str()
@@ -602,17 +570,24 @@ pub struct Image {
 }
 
 impl RegistryAccess {
+    /// GET manifest `reference` with every manifest type accepted.
+    pub fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &dyn std::fmt::Display,
+    ) -> reqwest::Result<reqwest::blocking::Response> {
+        self.request(
+            reqwest::Method::GET,
+            &format!("/v2/{repository}/manifests/{reference}"),
+        )
+        .header("accept", media::ACCEPT_ALL)
+        .send()
+    }
+
     /// Points `tag` at the manifest `digest` (`sha256:…`) already in `repository`: a re-PUT of
     /// its bytes under the tag, as a CI push of the same image does.
     pub fn retag(&self, repository: &str, digest: &str, tag: &str) {
-        let response = self
-            .request(
-                reqwest::Method::GET,
-                &format!("/v2/{repository}/manifests/{digest}"),
-            )
-            .header("accept", media::ACCEPT_ALL)
-            .send()
-            .unwrap();
+        let response = self.get_manifest(repository, &digest).unwrap();
         assert_eq!(response.status(), 200);
         let media_type = response.headers()["content-type"]
             .to_str()

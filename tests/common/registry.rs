@@ -3,7 +3,7 @@
 //! token server as asked; pushes images over its HTTP API and checks what is pullable.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use super::push::repository_in_path;
@@ -217,20 +217,7 @@ impl TestRegistry {
             );
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
-            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-            let process = Command::new(&binary)
-                // The machine's AWS settings (a CA bundle, a profile) are not the test's.
-                .env_remove("AWS_CA_BUNDLE")
-                .env_remove("AWS_PROFILE")
-                .env_remove("AWS_ENDPOINT_URL")
-                .arg("serve")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", binary.display()));
-            let mut process = process;
+            let mut process = serve(&binary, &config_path, dir.path());
             let client = reqwest::blocking::Client::builder()
                 .danger_accept_invalid_certs(true)
                 .timeout(Duration::from_secs(30))
@@ -291,18 +278,7 @@ impl TestRegistry {
             let end = start + config[start..].find('\n').unwrap();
             let config = format!("{}{port}{}", &config[..start], &config[end..]);
             std::fs::write(&config_path, &config).unwrap();
-            let log = std::fs::File::create(self.dir.path().join("registry.log")).unwrap();
-            let mut process = Command::new(registry_binary())
-                .env_remove("AWS_CA_BUNDLE")
-                .env_remove("AWS_PROFILE")
-                .env_remove("AWS_ENDPOINT_URL")
-                .arg("serve")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
+            let mut process = serve(&registry_binary(), &config_path, self.dir.path());
             let url = format!("{scheme}://127.0.0.1:{port}");
             if wait_until_ready(&mut process, &self.client, &url) {
                 self.process = process;
@@ -403,4 +379,21 @@ impl Drop for TestRegistry {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// `docker-registry serve CONFIG`, its output in `dir/registry.log`.
+fn serve(binary: &Path, config_path: &Path, dir: &Path) -> Child {
+    let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+    Command::new(binary)
+        // The machine's AWS settings (a CA bundle, a profile) are not the test's.
+        .env_remove("AWS_CA_BUNDLE")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .arg("serve")
+        .arg(config_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", binary.display()))
 }

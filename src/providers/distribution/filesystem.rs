@@ -38,6 +38,20 @@ fn storage_error(path: &str, error: io::Error) -> StorageError {
     }
 }
 
+/// Runs blocking file work for `path` on the blocking pool; its errors name `path`.
+async fn blocking<T: Send + 'static>(
+    path: &str,
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::Unreadable {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?
+        .map_err(|e| storage_error(path, e))
+}
+
 fn list_folder(folder: &Path) -> io::Result<Vec<Entry>> {
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(folder)? {
@@ -53,13 +67,7 @@ fn list_folder(folder: &Path) -> io::Result<Vec<Entry>> {
 impl StorageDriver for FilesystemStorage {
     async fn list(&self, path: &str) -> Result<Vec<Entry>, StorageError> {
         let folder = self.full(path);
-        tokio::task::spawn_blocking(move || list_folder(&folder))
-            .await
-            .map_err(|e| StorageError::Unreadable {
-                path: path.to_string(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| storage_error(path, e))
+        blocking(path, move || list_folder(&folder)).await
     }
 
     async fn read(&self, path: &str) -> Result<Vec<u8>, StorageError> {
@@ -73,7 +81,7 @@ impl StorageDriver for FilesystemStorage {
         path: &str,
     ) -> Result<(Vec<u8>, Option<DateTime<Utc>>), StorageError> {
         let file = self.full(path);
-        tokio::task::spawn_blocking(move || -> io::Result<_> {
+        blocking(path, move || {
             let bytes = std::fs::read(&file)?;
             let modified = std::fs::metadata(&file)?
                 .modified()
@@ -82,11 +90,6 @@ impl StorageDriver for FilesystemStorage {
             Ok((bytes, modified))
         })
         .await
-        .map_err(|e| StorageError::Unreadable {
-            path: path.to_string(),
-            message: e.to_string(),
-        })?
-        .map_err(|e| storage_error(path, e))
     }
 
     fn describe(&self) -> String {
@@ -173,13 +176,7 @@ fn walk(folder: &Path) -> io::Result<Tree> {
 impl StorageWriter for FilesystemStorage {
     async fn files_below(&self, path: &str, _alphabet: &str) -> Result<Tree, StorageError> {
         let folder = self.full(path);
-        tokio::task::spawn_blocking(move || walk(&folder))
-            .await
-            .map_err(|e| StorageError::Unreadable {
-                path: path.to_string(),
-                message: e.to_string(),
-            })?
-            .map_err(|e| storage_error(path, e))
+        blocking(path, move || walk(&folder)).await
     }
 
     async fn remove_files(
