@@ -5,9 +5,7 @@
 //! 2. the same over S3 storage: the same files uploaded to a local S3 endpoint (moto), read
 //!    through `REGISTRY_STORAGE=s3`, next to the filesystem figure;
 //! 3. apply: deletions per second of a real run, next to the registry's own DELETE capacity
-//!    (a tight concurrent loop of the same DELETEs against an identical copy of the storage).
-//!
-//! Prints one table and writes the figures as JSON. A DigitalOcean row joins when that provider
+//!    (a tight concurrent loop of the same DELETEs against an identical copy of the storage);
 //! 4. the DigitalOcean path against the fake DigitalOcean API with its rate limit (250 a minute,
 //!    as 125 per 30 s windows): requests sent while deleting, as a share of the allowed
 //!    rate, and 429s (none allowed).
@@ -15,10 +13,7 @@
 //!    secondary limit (900 points a minute per endpoint, a DELETE costs 5: 180 deletions a
 //!    minute), once, on its own history of `--ghcr-deletions` deletions (default 540, three
 //!    windows; 0 skips it): deletions a minute, their share of what the limit allows in the
-//!    same time, and the 403/429 answers (none allowed).
-//!
-//! Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
-//! [--apply-concurrency N[,N…]] [--apply-up-to N] [--s3-up-to N] [--do-up-to N]
+//!    same time, and the 403/429 answers (none allowed);
 //! 6. the maintenance window (`regsweep maintenance`, the registry read-only) with about 90 %
 //!    of the manifests to delete: plan + delete + collect on a copy of the storage, next to the
 //!    API path (a run's deletions through the registry, then its own `garbage-collect`) and to
@@ -29,12 +24,14 @@
 //!    path up to `--maintenance-api-up-to` (default 100,000: at that scale it takes the
 //!    registry most of an hour) and S3 up to `--maintenance-s3-up-to` (default 10,000).
 //!
+//! Prints one table and writes the figures as JSON.
+//!
 //! Usage: bench [--manifests N[,N…]] [--repositories N] [--runs N]
 //! [--apply-concurrency N[,N…]] [--apply-up-to N] [--s3-up-to N] [--do-up-to N]
 //! [--ghcr-deletions N] [--keep-storage DIR] [--storage DIR] [--write-above N]
-//! [--maintenance-up-to N] [--maintenance-api-up-to N] [--maintenance-s3-up-to N] [--out PATH]. Apply is measured at
-//! scales up to `--apply-up-to` (default 20,000): each measurement deletes two copies of the
-//! dataset; S3 up to `--s3-up-to` (default 20,000).
+//! [--maintenance-up-to N] [--maintenance-api-up-to N] [--maintenance-s3-up-to N] [--out PATH].
+//! Apply is measured at scales up to `--apply-up-to` (default 20,000): each measurement
+//! deletes two copies of the dataset; S3 up to `--s3-up-to` (default 20,000).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
