@@ -18,8 +18,8 @@ pub mod order;
 pub mod untagged;
 
 use crate::model::{
-    Action, Decision, Digest, Inventory, Manifest, ManifestKind, Plan, Reason, Repository,
-    RepositoryName, RepositoryPlan, TagAction, TagDecision,
+    attachment_target, Action, Decision, Digest, Inventory, Manifest, ManifestKind, Plan, Reason,
+    Repository, RepositoryName, RepositoryPlan, TagAction, TagDecision,
 };
 use crate::policy::decide::{decide, Image};
 use crate::policy::{RetentionPolicy, Untagged};
@@ -128,28 +128,6 @@ pub fn classify_tag(tag: &str, policy: &Policy) -> TagKind {
     } else {
         TagKind::Version
     }
-}
-
-/// The digest an attachment tag (`sha256-<hex>`, `sha256-<hex>.sig`) names, if it is one.
-///
-/// ```
-/// use regsweep::plan::attachment_target;
-/// let hex = "a".repeat(64);
-/// let target = attachment_target(&format!("sha256-{hex}.sig")).unwrap();
-/// assert_eq!(target.to_string(), format!("sha256:{hex}"));
-/// assert!(attachment_target("latest").is_none());
-/// assert!(attachment_target("sha256-abc.sig").is_none());
-/// ```
-pub fn attachment_target(tag: &str) -> Option<Digest> {
-    let rest = tag.strip_prefix("sha256-")?;
-    let (hex, suffix) = match rest.split_once('.') {
-        Some((hex, suffix)) => (hex, Some(suffix)),
-        None => (rest, None),
-    };
-    if suffix.is_some_and(str::is_empty) {
-        return None;
-    }
-    format!("sha256:{hex}").parse().ok()
 }
 
 /// Plans every repository of `inventory` that passes the policy's repository filter.

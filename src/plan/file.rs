@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::model::attachment_target;
 use crate::model::{Digest, Inventory, Plan, RepositoryName, Tag};
-use crate::plan::attachment_target;
 
 /// The format's name and version, first in every plan file.
 pub const FORMAT: &str = "regsweep-plan/1";

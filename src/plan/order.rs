@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::model::attachment_target;
 use crate::model::{Digest, Repository, RepositoryPlan};
-use crate::plan::attachment_target;
 
 /// The links between the manifests in `doomed`, as (parent, dependent) pairs: an index and
 /// a child it lists, a subject and a referrer or attachment (by `subject` or by attachment

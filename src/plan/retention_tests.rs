@@ -359,7 +359,7 @@ proptest! {
                 }
                 TagAction::Delete => prop_assert_eq!(manifest.action, Action::Delete),
             }
-            if decision.rule.is_none() && crate::plan::attachment_target(&decision.tag).is_none() {
+            if decision.rule.is_none() && crate::model::attachment_target(&decision.tag).is_none() {
                 prop_assert_eq!(decision.action, TagAction::Keep, "{:?}", decision);
             }
         }

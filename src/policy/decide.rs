@@ -11,8 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Keep, Ranked, RetentionPolicy, Sort};
-use crate::model::{Digest, RepositoryName, Tag};
-use crate::plan::attachment_target;
+use crate::model::{attachment_target, Digest, RepositoryName, Tag};
 
 /// What the policy knows of one image (manifest) of the repository.
 #[derive(Debug, Clone, Copy)]

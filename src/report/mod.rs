@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod markdown;
+mod rows;
 mod rules;
 pub mod text;
 mod words;
@@ -364,7 +365,7 @@ fn tag_summaries(
     tags.into_iter()
         .map(|name| {
             let decision = decisions.and_then(|d| d.iter().find(|d| d.tag == name));
-            let kind = match (decision, crate::plan::attachment_target(&name)) {
+            let kind = match (decision, crate::model::attachment_target(&name)) {
                 (_, Some(_)) => "attachment",
                 (Some(_), None) => "tag",
                 (None, None) => tag_kind_label(&classify_tag(&name, policy)),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::text::{deletion_marker, matching, render_rows, row, Row};
+use super::rows::{deletion_marker, matching, render_rows, row, Row};
 use super::{ManifestSummary, Summary, TagSummary};
 use crate::apply::UntagOutcome;
 use crate::model::{Reason, TagAction};

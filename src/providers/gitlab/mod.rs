@@ -192,7 +192,7 @@ impl Gitlab {
             .manifests
             .iter()
             .flat_map(|m| m.tags.iter())
-            .filter_map(|tag| crate::plan::attachment_target(tag))
+            .filter_map(|tag| crate::model::attachment_target(tag))
             .collect();
         reader
             .load_unlisted(&mut repository, targets, self.concurrency)
