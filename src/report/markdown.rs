@@ -83,6 +83,21 @@ fn heading(out: &mut String, title: &str, count: usize, noun: &str) -> bool {
     fold
 }
 
+/// A table's end: how many rows were left out, and the fold closed.
+fn footer(out: &mut String, count: usize, fold: bool) {
+    if count > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "\n… and {} more (see the JSON report for all of them)",
+            count - MAX_ROWS
+        );
+    }
+    if fold {
+        out.push_str("\n</details>\n");
+    }
+    out.push('\n');
+}
+
 fn table(
     out: &mut String,
     title: &str,
@@ -113,17 +128,7 @@ fn table(
             result_text(summary, manifest),
         );
     }
-    if rows.len() > MAX_ROWS {
-        let _ = writeln!(
-            out,
-            "\n… and {} more (see the JSON report for all of them)",
-            rows.len() - MAX_ROWS
-        );
-    }
-    if fold {
-        out.push_str("\n</details>\n");
-    }
-    out.push('\n');
+    footer(out, rows.len(), fold);
 }
 
 /// With a policy file: every tag's decision, its rule and why, and what became of it.
@@ -165,17 +170,7 @@ fn tag_table(out: &mut String, summary: &Summary) {
             result,
         );
     }
-    if rows.len() > MAX_ROWS {
-        let _ = writeln!(
-            out,
-            "\n… and {} more (see the JSON report for all of them)",
-            rows.len() - MAX_ROWS
-        );
-    }
-    if fold {
-        out.push_str("\n</details>\n");
-    }
-    out.push('\n');
+    footer(out, rows.len(), fold);
 }
 
 fn untag_text(outcome: &crate::apply::UntagOutcome) -> String {
