@@ -173,19 +173,28 @@ impl Applied {
     /// Every planned deletion marked not attempted, with `reason` as the fatal error: for a
     /// plan that is refused as a whole.
     pub fn refused(plan: &Plan, reason: String) -> Applied {
-        let mut outcomes = BTreeMap::new();
-        for repository in &plan.repositories {
-            for decision in repository
-                .decisions
-                .iter()
-                .filter(|d| d.action == Action::Delete)
-            {
-                outcomes.insert(
-                    (repository.name.clone(), decision.digest.clone()),
-                    DeletionOutcome::NotAttempted,
-                );
-            }
-        }
+        Applied::uniform(
+            plan,
+            DeletionOutcome::NotAttempted,
+            UntagOutcome::NotAttempted,
+            Some(reason),
+        )
+    }
+
+    /// Every planned deletion with the outcome `deletion`, every planned untag with `untag`:
+    /// for a plan carried out (or not) as a whole, as in the maintenance window.
+    pub fn uniform(
+        plan: &Plan,
+        deletion: DeletionOutcome,
+        untag: UntagOutcome,
+        fatal: Option<String>,
+    ) -> Applied {
+        let outcomes = plan
+            .repositories
+            .iter()
+            .flat_map(|r| r.deletions().map(move |d| (r.name.clone(), d.clone())))
+            .map(|key| (key, deletion.clone()))
+            .collect();
         let untags = plan
             .repositories
             .iter()
@@ -193,7 +202,7 @@ impl Applied {
                 r.untags().map(|t| {
                     (
                         (r.name.clone(), t.digest.clone(), t.tag.clone()),
-                        UntagOutcome::NotAttempted,
+                        untag.clone(),
                     )
                 })
             })
@@ -201,7 +210,7 @@ impl Applied {
         Applied {
             outcomes,
             untags,
-            fatal: Some(reason),
+            fatal,
             ..Applied::default()
         }
     }

@@ -387,14 +387,8 @@ impl Pipeline<'_> {
         if let Some(refusal) = sweep_refusal {
             return Some(Applied::refused(plan, refusal));
         }
-        if let Some(max) = settings.max_delete.filter(|max| deletions > *max) {
-            return Some(Applied::refused(
-                plan,
-                format!(
-                    "refusing to delete {deletions} manifests: more than REGSWEEP_MAX_DELETE={max}; \
-                     review the plan (DRY_RUN=true) and raise the limit"
-                ),
-            ));
+        if let Some(refusal) = settings.max_delete_refusal(deletions) {
+            return Some(Applied::refused(plan, refusal));
         }
         // A registry that takes children and accessories along deletes parents first.
         let reordered;

@@ -8,12 +8,10 @@
 
 use std::collections::HashSet;
 
-use crate::model::{Action, Digest, Inventory, Plan};
+use crate::model::{Digest, Inventory, Plan};
 use crate::providers::distribution::driver::{StorageError, StorageWriter};
 use crate::providers::distribution::layout::LAYOUT_ROOT;
-
-/// The characters a blob folder's name starts with: hex digits.
-const HEX: &str = "0123456789abcdef";
+use crate::providers::distribution::links::HEX;
 
 /// What the collection removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,13 +59,7 @@ pub fn mark(inventory: &Inventory, plan: &Plan) -> Result<HashSet<Digest>, NotCo
             .repositories
             .iter()
             .find(|r| r.name == repository.name)
-            .map(|r| {
-                r.decisions
-                    .iter()
-                    .filter(|d| d.action == Action::Delete)
-                    .map(|d| &d.digest)
-                    .collect()
-            })
+            .map(|r| r.deletions().collect())
             .unwrap_or_default();
         for manifest in repository
             .manifests

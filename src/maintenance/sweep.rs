@@ -14,10 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::model::{Action, Digest, Inventory, Plan, RepositoryName, Tag};
 use crate::providers::distribution::driver::{StorageError, StorageWriter};
-use crate::providers::distribution::layout::LAYOUT_ROOT;
-
-/// Characters a tag starts with (the distribution spec's tag grammar).
-const TAG_START: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+use crate::providers::distribution::links::{parse_link, repository_path, TAG_START};
 
 /// What the storage step removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,7 +32,7 @@ pub struct Swept {
 }
 
 fn manifests_folder(repository: &RepositoryName) -> String {
-    format!("{LAYOUT_ROOT}/repositories/{repository}/_manifests")
+    format!("{}/_manifests", repository_path(repository))
 }
 
 fn revision_link(repository: &RepositoryName, digest: &Digest) -> String {
@@ -132,10 +129,11 @@ pub async fn sweep<W: StorageWriter>(
             .collect();
         for tag in candidates {
             let link = format!("{folder}/{tag}/current/link");
-            let named =
-                writer.read(&link).await.ok().and_then(|bytes| {
-                    crate::providers::distribution::links::parse_link(&bytes).ok()
-                });
+            let named = writer
+                .read(&link)
+                .await
+                .ok()
+                .and_then(|bytes| parse_link(&bytes).ok());
             // A link that cannot be read or names a revision that is there is left alone.
             if named.is_some_and(|digest| !revisions.contains(&digest)) {
                 swept.dangling += 1;

@@ -123,13 +123,12 @@ async fn window_then<W: StorageWriter>(
     // The same limits as a run: REGSWEEP_MAX_DELETE, a signal, the time budget (from here on;
     // the steps below are not cut in the middle, a killed one is finished by the next window).
     control.enforce();
-    let deletions = plan.deletion_count();
-    let mut fatal = match settings.max_delete.filter(|max| deletions > *max) {
-        Some(max) if !dry_run => Some(format!(
-            "refusing to delete {deletions} manifests: more than REGSWEEP_MAX_DELETE={max}; \
-             review the plan (DRY_RUN=true) and raise the limit; nothing was removed"
-        )),
-        _ => control
+    let refusal = settings
+        .max_delete_refusal(plan.deletion_count())
+        .filter(|_| !dry_run);
+    let mut fatal = match refusal {
+        Some(refusal) => Some(format!("{refusal}; nothing was removed")),
+        None => control
             .check()
             .err()
             .map(|halt| format!("{halt} before deleting in storage; nothing was removed")),
@@ -186,40 +185,19 @@ async fn window_then<W: StorageWriter>(
 
     // What was done, in a run's terms: each planned deletion and untag done (the window
     // rules out races), unless storage failed.
-    let applied = (!dry_run).then(|| {
-        let done = swept.is_ok();
-        let mut applied = Applied {
-            fatal: fatal.clone(),
-            ..Applied::default()
-        };
-        for repository in &plan.repositories {
-            for digest in repository.deletions() {
-                let outcome = if done {
-                    DeletionOutcome::Deleted
-                } else {
-                    DeletionOutcome::NotAttempted
-                };
-                applied
-                    .outcomes
-                    .insert((repository.name.clone(), digest.clone()), outcome);
-            }
-            for untag in repository.untags() {
-                let outcome = if done {
-                    UntagOutcome::Untagged
-                } else {
-                    UntagOutcome::NotAttempted
-                };
-                applied.untags.insert(
-                    (
-                        repository.name.clone(),
-                        untag.digest.clone(),
-                        untag.tag.clone(),
-                    ),
-                    outcome,
-                );
-            }
-        }
-        applied
+    let applied = (!dry_run).then(|| match swept {
+        Ok(_) => Applied::uniform(
+            &plan,
+            DeletionOutcome::Deleted,
+            UntagOutcome::Untagged,
+            fatal.clone(),
+        ),
+        Err(_) => Applied::uniform(
+            &plan,
+            DeletionOutcome::NotAttempted,
+            UntagOutcome::NotAttempted,
+            fatal.clone(),
+        ),
     });
     let source = provider.source();
     let context = RunContext {

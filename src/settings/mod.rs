@@ -140,6 +140,16 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Why a plan deleting `deletions` manifests is refused: more than `REGSWEEP_MAX_DELETE`.
+    pub fn max_delete_refusal(&self, deletions: usize) -> Option<String> {
+        self.max_delete.filter(|max| deletions > *max).map(|max| {
+            format!(
+                "refusing to delete {deletions} manifests: more than REGSWEEP_MAX_DELETE={max}; \
+                 review the plan (DRY_RUN=true) and raise the limit"
+            )
+        })
+    }
+
     /// Validates every input. Touches only the local filesystem (storage folder, CA file).
     pub fn from_cli(cli: &Cli) -> Result<Settings, SettingsError> {
         let sources::Chosen {

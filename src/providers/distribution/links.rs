@@ -18,7 +18,7 @@ pub(super) fn repositories_path() -> String {
 }
 
 /// Where repository `name` is.
-pub(super) fn repository_path(name: &RepositoryName) -> String {
+pub(crate) fn repository_path(name: &RepositoryName) -> String {
     format!("{LAYOUT_ROOT}/repositories/{name}")
 }
 
@@ -48,11 +48,12 @@ pub fn parse_link(bytes: &[u8]) -> Result<Digest, String> {
     text.parse::<Digest>().map_err(|e| e.to_string())
 }
 
-/// Characters a revision folder's name starts with: hex digits.
-const HEX: &str = "0123456789abcdef";
+/// Characters a revision or blob folder's name starts with: hex digits.
+pub(crate) const HEX: &str = "0123456789abcdef";
 
 /// Characters a tag starts with (`[A-Za-z0-9_]`, the distribution spec's tag grammar).
-const TAG_START: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+pub(crate) const TAG_START: &str =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 
 /// The hex MD5 of a link file holding `digest`: what S3 gives as the ETag of such a file
 /// uploaded in one part, as the registry writes them.

@@ -477,7 +477,7 @@ impl StorageWriter for S3Storage {
                     .iter()
                     .map(|path| ObjectIdentifier::builder().key(self.key(path)).build())
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| StorageError::Unreadable {
+                    .map_err(|e| StorageError::Unremovable {
                         path: first.clone(),
                         message: e.to_string(),
                     })?;
@@ -485,7 +485,7 @@ impl StorageWriter for S3Storage {
                     .set_objects(Some(objects))
                     .quiet(true)
                     .build()
-                    .map_err(|e| StorageError::Unreadable {
+                    .map_err(|e| StorageError::Unremovable {
                         path: first.clone(),
                         message: e.to_string(),
                     })?;
