@@ -304,6 +304,11 @@ fn high_water_kib(pid: u32) -> u64 {
 /// address space regsweep got at exec) every few milliseconds until it exits. Not from
 /// `wait4`'s `ru_maxrss`: Linux records in it the *parent's* high-water mark at exec, which
 /// here would be this benchmark's own memory.
+/// Owned variables as the `(name, value)` pairs `run_regsweep` takes.
+fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 fn run_regsweep(env: &[(&str, &str)]) -> (f64, u64, Value) {
     run_regsweep_with(env, &[])
 }
@@ -733,18 +738,12 @@ fn bench_maintenance_s3(
     let collected_s3 = collected.s3.take().unwrap();
     upload_storage(&registry.storage(), window_s3);
     upload_storage(before_gc, &collected_s3);
-    let root = format!("/{}", common::s3::ROOT);
-    let env = [
+    let storage = common::s3::storage_env(&window_s3.url);
+    let mut env = borrowed(&storage);
+    env.extend([
         ("REGISTRY_URL", window.url.as_str()),
-        ("REGISTRY_STORAGE", "s3"),
-        ("BUCKET", common::s3::BUCKET),
-        ("REGISTRY_DIR", root.as_str()),
-        ("REGION", common::s3::REGION),
-        ("ACCESS_KEY", common::s3::ACCESS_KEY),
-        ("SECRET_KEY", common::s3::SECRET_KEY),
-        ("REGSWEEP_S3_ENDPOINT", window_s3.url.as_str()),
         ("HASH_TAG_KEEP", keep),
-    ];
+    ]);
     let before = window_s3.requests().len();
     let (wall, _, report) = run_regsweep_with(&env, &["maintenance"]);
     let answered: Vec<String> = window_s3.requests().split_off(before);
@@ -1094,18 +1093,9 @@ fn main() {
                 "uploaded {files} storage files to the local S3 endpoint in {:.1}s",
                 started.elapsed().as_secs_f64()
             );
-            let root = format!("/{}", common::s3::ROOT);
-            let env = [
-                ("REGISTRY_URL", registry.url.as_str()),
-                ("REGISTRY_STORAGE", "s3"),
-                ("BUCKET", common::s3::BUCKET),
-                ("REGISTRY_DIR", root.as_str()),
-                ("REGION", common::s3::REGION),
-                ("ACCESS_KEY", common::s3::ACCESS_KEY),
-                ("SECRET_KEY", common::s3::SECRET_KEY),
-                ("REGSWEEP_S3_ENDPOINT", s3.url.as_str()),
-                ("DRY_RUN", "true"),
-            ];
+            let storage = common::s3::storage_env(&s3.url);
+            let mut env = borrowed(&storage);
+            env.extend([("REGISTRY_URL", registry.url.as_str()), ("DRY_RUN", "true")]);
             let mut s3_phases = Vec::new();
             let mut s3_peak = 0;
             let mut s3_requests = 0;

@@ -92,15 +92,7 @@ impl TestRegistry {
             ),
         ];
         match (self.backend, &self.s3) {
-            (Backend::S3, Some(server)) => env.extend([
-                ("REGISTRY_STORAGE", "s3".to_string()),
-                ("BUCKET", s3::BUCKET.to_string()),
-                ("REGISTRY_DIR", format!("/{}", s3::ROOT)),
-                ("REGION", s3::REGION.to_string()),
-                ("ACCESS_KEY", s3::ACCESS_KEY.to_string()),
-                ("SECRET_KEY", s3::SECRET_KEY.to_string()),
-                ("REGSWEEP_S3_ENDPOINT", server.url.clone()),
-            ]),
+            (Backend::S3, Some(server)) => env.extend(s3::storage_env(&server.url)),
             // Nothing about storage; explicit, in case this machine has a `/registry`.
             (Backend::ApiOnly, _) => env.push(("REGSWEEP_SOURCE", "api".to_string())),
             _ => env.push(("REGISTRY_DIR", self.storage().display().to_string())),

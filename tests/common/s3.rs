@@ -19,6 +19,19 @@ pub const SECRET_KEY: &str = "regsweep-test-secret-key-9f8e7d";
 pub const REGION: &str = "us-east-1";
 
 /// `$REGSWEEP_TEST_MOTO`, else `moto_server` on PATH.
+/// The variables that point regsweep at a registry's storage in this bucket on `endpoint`.
+pub fn storage_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("REGISTRY_STORAGE", "s3".to_string()),
+        ("BUCKET", BUCKET.to_string()),
+        ("REGISTRY_DIR", format!("/{ROOT}")),
+        ("REGION", REGION.to_string()),
+        ("ACCESS_KEY", ACCESS_KEY.to_string()),
+        ("SECRET_KEY", SECRET_KEY.to_string()),
+        ("REGSWEEP_S3_ENDPOINT", endpoint.to_string()),
+    ]
+}
+
 pub fn moto_binary() -> PathBuf {
     const INSTALL: &str = "Install it with `pip install 'moto[server]'`, or point \
         REGSWEEP_TEST_MOTO at a `moto_server` binary. `scripts/test.sh` installs it for you.";
