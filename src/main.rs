@@ -91,22 +91,21 @@ fn main() -> ExitCode {
     let progress = Progress::new(settings.quiet).with_log_groups(targets.github.is_some());
     progress.show_waits(&control);
     runtime.spawn(run::watch_signals(control.clone()));
+    // A run's pipeline in one of its modes, or (None) the maintenance window.
     let mode = match action {
-        Action::Run => run::Mode::Run,
-        Action::Plan(out) => run::Mode::Plan { out },
+        Action::Run => Some(run::Mode::Run),
+        Action::Plan(out) => Some(run::Mode::Plan { out }),
         Action::Apply(path) => match run::load_plan(&settings, &path) {
-            Ok(file) => run::Mode::Apply {
+            Ok(file) => Some(run::Mode::Apply {
                 file: Box::new(file),
-            },
+            }),
             Err(error) => {
                 eprintln!("error: {error}; nothing was deleted");
                 return exit(error.exit_status());
             }
         },
         Action::CheckPolicy(_) => unreachable!("checked before the settings"),
-        Action::Maintenance => run::Mode::Maintenance {
-            registry_stopped: cli.registry_stopped,
-        },
+        Action::Maintenance => None,
         Action::Restore(from) => {
             return match runtime.block_on(run::restore(&settings, &control, &from)) {
                 Ok(status) => exit(status),
@@ -118,13 +117,13 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match mode {
-        run::Mode::Maintenance { registry_stopped } => runtime.block_on(run::maintenance(
+        Some(mode) => runtime.block_on(run::run(&settings, &mode, &control, &progress)),
+        None => runtime.block_on(run::maintenance(
             &settings,
             &control,
             &progress,
-            registry_stopped,
+            cli.registry_stopped,
         )),
-        mode => runtime.block_on(run::run(&settings, &mode, &control, &progress)),
     };
     // Publishing is not the run: it goes on after a first signal, under its own control, and
     // trusts the registry's CA bundle but never skips certificate checks for GitHub or GitLab.

@@ -196,11 +196,6 @@ pub enum Mode {
         /// The plan, read and checked.
         file: Box<PlanFile>,
     },
-    /// The maintenance window: plan, delete in storage, collect garbage (`maintenance`).
-    Maintenance {
-        /// The registry is stopped (it cannot answer the read-only check).
-        registry_stopped: bool,
-    },
 }
 
 /// What every step of one run shares.
@@ -271,7 +266,7 @@ impl Pipeline<'_> {
         let plan_hash = match self.mode {
             Mode::Plan { out } => Some(write_plan(settings, provider, out, &inventory, &plan)?),
             Mode::Apply { file } => Some(file.hash.clone()),
-            Mode::Run | Mode::Maintenance { .. } => None,
+            Mode::Run => None,
         };
 
         // An untagged sweep asked of the registry's garbage collection would delete what the
